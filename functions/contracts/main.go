@@ -1,0 +1,71 @@
+// Command contracts is the Lambda function's bootstrap. It only wires the
+// pieces together: configuration, the logger, the per-sandbox HTTP client,
+// the WeChat Pay client and the secret cache, then hands the service to the
+// Lambda runtime.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/campuspay/contracts/internal/config"
+	"github.com/campuspay/contracts/internal/contracts"
+	"github.com/campuspay/contracts/internal/logging"
+	"github.com/campuspay/contracts/internal/merchant"
+	"github.com/campuspay/contracts/internal/secrets"
+	"github.com/campuspay/contracts/internal/wechatpay"
+)
+
+// userAgent is sent to WeChat Pay, which requires one.
+var userAgent = "campuspay-contracts/1.0 (" + runtime.GOOS + "/" + runtime.GOARCH + ") Go/" + runtime.Version()
+
+func main() {
+	log := logging.New(os.Stdout, logging.Level(os.Getenv("AWS_LAMBDA_LOG_LEVEL"), os.Getenv(config.EnvLogLevel)))
+	cfg, cfgErr := config.Load(os.Getenv)
+
+	// One client for the life of the sandbox, so warm invocations reuse
+	// their connection (and TLS session) to WeChat Pay.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 4
+	transport.IdleConnTimeout = 90 * time.Second
+	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	httpClient := &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse // WeChat Pay does not redirect; never follow one unsigned
+	}}
+
+	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	if err != nil && cfgErr == nil {
+		cfgErr = fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfgErr != nil {
+		log.Error("configuration", "error", cfgErr.Error())
+	}
+
+	svc := &contracts.Service{
+		Merchants: &secrets.Cache[*merchant.Merchant]{
+			Client:   secretsmanager.NewFromConfig(awsCfg),
+			SecretID: cfg.SecretID,
+			Parse:    merchant.Parse,
+			TTL:      cfg.SecretCacheTTL,
+		},
+		WeChatPay: &wechatpay.Client{
+			HTTP:           httpClient,
+			BaseURL:        cfg.BaseURL,
+			BackupBaseURL:  cfg.BackupBaseURL,
+			UserAgent:      userAgent,
+			AttemptTimeout: cfg.UpstreamTimeout,
+		},
+		Log:       log,
+		ConfigErr: cfgErr,
+	}
+	lambda.Start(svc)
+}

@@ -1,0 +1,71 @@
+package contracts
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"net/url"
+	"time"
+)
+
+// logSummary writes the one summary line of an invocation.
+func (s *Service) logSummary(ctx context.Context, out *outcome, coldStart bool, total time.Duration) {
+	level := slog.LevelInfo
+	if out.status >= 500 {
+		level = slog.LevelError
+	} else if out.status >= 400 {
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.Bool("cold_start", coldStart),
+		slog.String("shape", string(out.shape)),
+		slog.String("outcome", out.code),
+		slog.Int("status", out.status),
+		slog.Float64("duration_ms", ms(total)),
+	}
+	if out.openid != "" {
+		attrs = append(attrs, slog.String("openid", MaskOpenID(out.openid)))
+	}
+	if out.secretOrigin != "" {
+		attrs = append(attrs, slog.String("secret", string(out.secretOrigin)))
+	}
+	if out.trace.Attempts > 0 {
+		attrs = append(attrs,
+			slog.Int("upstream_status", out.trace.Status),
+			slog.String("upstream_request_id", out.trace.RequestID),
+			slog.Int("attempts", out.trace.Attempts),
+			slog.String("upstream_host", hostOf(out.trace.BaseURL)),
+			slog.Float64("upstream_ms", ms(out.trace.Upstream)),
+			slog.Bool("auth_retried", out.authRetried),
+		)
+	}
+	if out.failureMessage != "" {
+		attrs = append(attrs, slog.String("error_message", out.failureMessage))
+	}
+	if out.cause != nil {
+		attrs = append(attrs, slog.String("cause", out.cause.Error()))
+	}
+	s.Log.LogAttrs(ctx, level, "invocation", attrs...)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func hostOf(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+// MaskOpenID keeps a user's requests findable without writing their openid:
+// a short prefix and a stable hash.
+func MaskOpenID(openid string) string {
+	sum := sha256.Sum256([]byte(openid))
+	prefix := openid
+	if len(prefix) > 4 {
+		prefix = prefix[:4]
+	}
+	return prefix + "…" + hex.EncodeToString(sum[:6])
+}

@@ -1,0 +1,117 @@
+// Package merchant reads the merchant secret — the JSON document the
+// contract fixes — into the credentials the WeChat Pay client signs and
+// verifies with. It runs once per secret version, not once per request.
+package merchant
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/campuspay/contracts/internal/wechatpay"
+)
+
+// Secret is the SecretString's JSON, as CONTRACT.md ("The secret") fixes it.
+type Secret struct {
+	MchID                string   `json:"mchid"`
+	MerchantSerialNo     string   `json:"merchant_serial_no"`
+	PrivateKey           string   `json:"private_key"`
+	WechatpayPublicKeyID string   `json:"wechatpay_public_key_id"`
+	WechatpayPublicKey   string   `json:"wechatpay_public_key"`
+	PlatformCertificates []string `json:"platform_certificates"`
+	APIv3Key             string   `json:"apiv3_key"`
+}
+
+// Merchant is a parsed secret.
+type Merchant struct {
+	Credentials wechatpay.Credentials
+	// APIv3Key is set when platform certificates are to be downloaded.
+	APIv3Key []byte
+}
+
+// Parse reads a SecretString. Its errors name the fields at fault and never
+// quote a value. now judges nothing here; certificates are checked for
+// validity when they verify.
+func Parse(secretString string) (*Merchant, error) {
+	var s Secret
+	if err := json.Unmarshal([]byte(secretString), &s); err != nil {
+		// The decoder's message can quote the secret's bytes: drop it.
+		return nil, errors.New("the secret is not a JSON object of the documented shape")
+	}
+	var problems []string
+	missing := func(name, v string) {
+		if strings.TrimSpace(v) == "" {
+			problems = append(problems, name+" is required")
+		}
+	}
+	missing("mchid", s.MchID)
+	missing("merchant_serial_no", s.MerchantSerialNo)
+	missing("private_key", s.PrivateKey)
+
+	m := &Merchant{Credentials: wechatpay.Credentials{
+		MchID:    strings.TrimSpace(s.MchID),
+		SerialNo: strings.ToUpper(strings.TrimSpace(s.MerchantSerialNo)),
+	}}
+	if s.PrivateKey != "" {
+		key, err := wechatpay.ParsePrivateKey(s.PrivateKey)
+		if err != nil {
+			problems = append(problems, "private_key: "+err.Error())
+		} else if key.N.BitLen() < 2048 {
+			problems = append(problems, "private_key: must be an RSA key of 2048 bits or more")
+		} else {
+			m.Credentials.Signer = wechatpay.NewRSASigner(key)
+		}
+	}
+
+	var verifiers wechatpay.Verifiers
+	hasID, hasKey := s.WechatpayPublicKeyID != "", s.WechatpayPublicKey != ""
+	switch {
+	case hasID && hasKey:
+		key, err := wechatpay.ParsePublicKey(s.WechatpayPublicKey)
+		if err != nil {
+			problems = append(problems, "wechatpay_public_key: "+err.Error())
+		} else {
+			id := strings.TrimSpace(s.WechatpayPublicKeyID)
+			verifiers = append(verifiers, &wechatpay.PublicKeyVerifier{ID: id, Key: key})
+			m.Credentials.PublicKeyID = id
+		}
+	case hasID:
+		problems = append(problems, "wechatpay_public_key is required with wechatpay_public_key_id")
+	case hasKey:
+		problems = append(problems, "wechatpay_public_key_id is required with wechatpay_public_key")
+	}
+	if len(s.PlatformCertificates) > 0 {
+		certs := make([]*x509.Certificate, 0, len(s.PlatformCertificates))
+		for i, p := range s.PlatformCertificates {
+			c, err := wechatpay.ParseCertificate(p)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("platform_certificates[%d]: %v", i, err))
+				continue
+			}
+			certs = append(certs, c)
+		}
+		verifiers = append(verifiers, wechatpay.NewCertificateVerifier(certs, time.Now))
+	}
+	if s.APIv3Key != "" {
+		if len(s.APIv3Key) != 32 {
+			problems = append(problems, "apiv3_key must be 32 bytes")
+		} else {
+			m.APIv3Key = []byte(s.APIv3Key)
+		}
+	}
+	if len(verifiers) == 0 && m.APIv3Key == nil && len(problems) == 0 {
+		problems = append(problems, "a way to verify WeChat Pay is required: wechatpay_public_key_id with wechatpay_public_key, platform_certificates, or apiv3_key")
+	}
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
+	}
+	if len(verifiers) == 1 {
+		m.Credentials.Verifier = verifiers[0]
+	} else if len(verifiers) > 1 {
+		m.Credentials.Verifier = verifiers
+	}
+	return m, nil
+}
