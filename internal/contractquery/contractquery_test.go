@@ -8,7 +8,9 @@ import (
 )
 
 func s(v string) []invocation.Value { return []invocation.Value{{Text: v}} }
-func n(v string) []invocation.Value { return []invocation.Value{{Text: v, Kind: invocation.KindNumber}} }
+func n(v string) []invocation.Value {
+	return []invocation.Value{{Text: v, Kind: invocation.KindNumber}}
+}
 
 // valid returns a complete, valid parameter set with the given overrides;
 // a nil override deletes the parameter.

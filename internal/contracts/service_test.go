@@ -155,9 +155,9 @@ func TestSuccessIsNormalized(t *testing.T) {
 func TestPaging(t *testing.T) {
 	tests := []struct {
 		name, upstream, query string
-		hasMore                bool
-		next                   any
-		prevNull, nextNull     bool
+		hasMore               bool
+		next                  any
+		prevNull, nextNull    bool
 	}{
 		{"first and last page", `{"data":[],"total_count":0}`, "", false, nil, true, true},
 		{"null data", `{"data":null,"total_count":0}`, "", false, nil, true, true},
@@ -213,7 +213,7 @@ func TestBadInputCallsNothing(t *testing.T) {
 				t.Errorf("status %d, want %d", a.StatusCode, tt.status)
 			}
 			var b struct {
-				Error struct{ Code, Message, Field string }
+				Error     struct{ Code, Message, Field string }
 				RequestID string `json:"request_id"`
 			}
 			if err := json.Unmarshal([]byte(a.Body), &b); err != nil {

@@ -99,7 +99,9 @@ func TestParse(t *testing.T) {
 		{"no mchid", base(func(s *Secret) { s.MchID = "" }), "mchid is required"},
 		{"no serial", base(func(s *Secret) { s.MerchantSerialNo = " " }), "merchant_serial_no is required"},
 		{"no key", base(func(s *Secret) { s.PrivateKey = "" }), "private_key is required"},
-		{"garbage key", base(func(s *Secret) { s.PrivateKey = "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkq\n-----END PRIVATE KEY-----\n" }), "private_key: "},
+		{"garbage key", base(func(s *Secret) {
+			s.PrivateKey = "-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkq\n-----END PRIVATE KEY-----\n"
+		}), "private_key: "},
 		{"small key", base(func(s *Secret) { s.PrivateKey = pemOf(t, "PRIVATE KEY", smallDER) }), "2048 bits"},
 		{"id without key", base(func(s *Secret) { s.WechatpayPublicKey = "" }), "wechatpay_public_key is required"},
 		{"key without id", base(func(s *Secret) { s.WechatpayPublicKeyID = "" }), "wechatpay_public_key_id is required"},
