@@ -90,9 +90,10 @@ func newRig(results ...func() (*wechatpay.Response, error)) *rig {
 	}
 }
 
-func invokeCtx() context.Context {
+func invokeCtx(t *testing.T) context.Context {
 	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"})
-	ctx, _ = context.WithTimeout(ctx, 10*time.Second) //nolint:govet // ends with the test
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second) // a Lambda-like deadline
+	t.Cleanup(cancel)
 	return ctx
 }
 
@@ -115,7 +116,7 @@ func v2Event(method, rawPath, rawQuery string) []byte {
 
 func (r *rig) invokeHTTP(t *testing.T, payload []byte) httpAnswer {
 	t.Helper()
-	out, err := r.svc.Invoke(invokeCtx(), payload)
+	out, err := r.svc.Invoke(invokeCtx(t), payload)
 	if err != nil {
 		t.Fatalf("Invoke: %v", err)
 	}
@@ -167,7 +168,7 @@ func TestPaging(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRig(ok(tt.upstream))
-			out, err := r.svc.Invoke(invokeCtx(), []byte(`{"openid":"o1","plan_id":"p1","contract_status":"ADD"`+
+			out, err := r.svc.Invoke(invokeCtx(t), []byte(`{"openid":"o1","plan_id":"p1","contract_status":"ADD"`+
 				strings.ReplaceAll(strings.ReplaceAll(tt.query, "&offset=", `,"offset":`), "&", ",")+`}`))
 			if err != nil {
 				t.Fatal(err)
@@ -235,7 +236,7 @@ func TestBadInputCallsNothing(t *testing.T) {
 func TestDirectErrorsAreFunctionErrors(t *testing.T) {
 	for _, payload := range []string{`not json`, `{"openid":"o1","plan_id":"p","contract_status":"ADD","offset":15}`} {
 		r := newRig(ok(upstreamTwo))
-		_, err := r.svc.Invoke(invokeCtx(), []byte(payload))
+		_, err := r.svc.Invoke(invokeCtx(t), []byte(payload))
 		var fe messages.InvokeResponse_Error
 		if !errors.As(err, &fe) || fe.Type != CodeInvalidParameter || fe.Message == "" {
 			t.Errorf("%s: err = %#v", payload, err)

@@ -1,0 +1,332 @@
+// Package e2e runs the real bootstrap under the real Lambda runtime
+// interface emulator (the one inside SAM's containers), against the WeChat
+// Pay simulator and the local Secrets Manager endpoint, all on 127.0.0.1.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/campuspay/contracts/internal/devkeys"
+	"github.com/campuspay/contracts/internal/secretsmanagerlocal"
+	"github.com/campuspay/contracts/internal/wechatpaysim"
+)
+
+// Built once per test binary, in TestMain.
+var (
+	bootstrapPath string
+	riePath       string
+	identity      *devkeys.Identity
+	// allOutput collects every emulator's output, for the secret scan.
+	allOutput = &lockedBuffer{}
+)
+
+const secretName = "campuspay/merchant"
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := func() int {
+		defer os.RemoveAll(dir)
+		bootstrapPath = filepath.Join(dir, "bootstrap")
+		riePath = filepath.Join(dir, "aws-lambda-rie")
+		// The bootstrap is built exactly as for Lambda (for this machine's
+		// architecture, so the emulator can run it).
+		if err := goBuild(bootstrapPath, "-tags", "lambda.norpc", "-trimpath", "../functions/contracts"); err != nil {
+			fmt.Fprintln(os.Stderr, "build bootstrap:", err)
+			return 1
+		}
+		if err := goBuild(riePath, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"); err != nil {
+			fmt.Fprintln(os.Stderr, "build the runtime interface emulator:", err)
+			return 1
+		}
+		if identity, err = devkeys.Generate(); err != nil {
+			fmt.Fprintln(os.Stderr, "generate keys:", err)
+			return 1
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func goBuild(out string, args ...string) error {
+	cmd := exec.Command("go", append([]string{"build", "-o", out}, args...)...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	return cmd.Run()
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// stack is one function under the emulator with its own upstreams.
+type stack struct {
+	t       *testing.T
+	sim     *wechatpaysim.Server
+	simURL  string
+	backup  *wechatpaysim.Server // nil unless asked for
+	secrets *secretsmanagerlocal.Server
+	invoke  string // the emulator's invoke URL
+	output  *lockedBuffer
+}
+
+type options struct {
+	mode      devkeys.Mode
+	signMode  wechatpaysim.SignMode
+	backup    bool
+	env       map[string]string
+	noSecret  bool
+	secretRaw string // SecretString to store instead of the generated one
+}
+
+func newStack(t *testing.T, o options) *stack {
+	t.Helper()
+	if o.mode == "" {
+		o.mode = devkeys.ModePublicKey
+	}
+	s := &stack{t: t, output: &lockedBuffer{}}
+	s.sim = wechatpaysim.New(wechatpaysim.Config{Identity: identity, SignMode: o.signMode,
+		RequireSerialHeader: o.mode == devkeys.ModePublicKey || o.mode == devkeys.ModeMigration})
+	simSrv := httptest.NewServer(s.sim)
+	t.Cleanup(simSrv.Close)
+	s.simURL = simSrv.URL
+	backupURL := "off"
+	if o.backup {
+		s.backup = wechatpaysim.New(wechatpaysim.Config{Identity: identity, SignMode: o.signMode,
+			RequireSerialHeader: o.mode == devkeys.ModePublicKey || o.mode == devkeys.ModeMigration})
+		b := httptest.NewServer(s.backup)
+		t.Cleanup(b.Close)
+		backupURL = b.URL
+	}
+	s.secrets = secretsmanagerlocal.New()
+	smSrv := httptest.NewServer(s.secrets)
+	t.Cleanup(smSrv.Close)
+	if !o.noSecret {
+		value := o.secretRaw
+		if value == "" {
+			raw, err := identity.SecretJSON(o.mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			value = string(raw)
+		}
+		s.secrets.Put(secretName, value)
+	}
+	env := map[string]string{
+		"WECHATPAY_SECRET_ID":              secretName,
+		"WECHATPAY_BASE_URL":               s.simURL,
+		"WECHATPAY_BACKUP_BASE_URL":        backupURL,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": smSrv.URL,
+		"AWS_REGION":                       "us-east-1",
+		"AWS_ACCESS_KEY_ID":                "AKIDLOCALTEST",
+		"AWS_SECRET_ACCESS_KEY":            "local-test-secret",
+		"AWS_EC2_METADATA_DISABLED":        "true",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT":      "10",
+		"LOG_LEVEL":                        "info",
+	}
+	for k, v := range o.env {
+		env[k] = v
+	}
+	s.start(env)
+	return s
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// start runs the emulator with the bootstrap, on loopback ports of its own,
+// and stops it (its whole process group) when the test ends.
+func (s *stack) start(env map[string]string) {
+	t := s.t
+	rieAddr, apiAddr := freeAddr(t), freeAddr(t)
+	cmd := exec.Command(riePath,
+		"--runtime-interface-emulator-address", rieAddr,
+		"--runtime-api-address", apiAddr,
+		bootstrapPath)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out := io.MultiWriter(s.output, allOutput)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		if t.Failed() {
+			t.Logf("emulator output:\n%s", s.output.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", rieAddr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-done:
+			t.Fatalf("the emulator exited:\n%s", s.output.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the emulator did not listen on %s", rieAddr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.invoke = "http://" + rieAddr + "/2015-03-31/functions/function/invocations"
+}
+
+// call invokes the function with payload and returns the emulator's status
+// and the raw answer.
+func (s *stack) call(payload []byte) (int, []byte) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.invoke, bytes.NewReader(payload))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("invoke: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+// httpAnswer is a proxy answer (REST v1, HTTP API v2 and Function URLs).
+type httpAnswer struct {
+	StatusCode int               `json:"statusCode"`
+	Headers    map[string]string `json:"headers"`
+	Body       string            `json:"body"`
+}
+
+// callHTTP invokes with a proxy event and decodes the proxy answer.
+func (s *stack) callHTTP(payload []byte) httpAnswer {
+	s.t.Helper()
+	status, raw := s.call(payload)
+	if status != http.StatusOK {
+		s.t.Fatalf("emulator status %d: %s", status, raw)
+	}
+	var a httpAnswer
+	if err := json.Unmarshal(raw, &a); err != nil || a.StatusCode == 0 {
+		s.t.Fatalf("not a proxy answer: %s", raw)
+	}
+	return a
+}
+
+// functionError is how the runtime reports a direct invocation's error.
+type functionError struct {
+	ErrorMessage string `json:"errorMessage"`
+	ErrorType    string `json:"errorType"`
+}
+
+// errorBody is the contract's error body.
+type errorBody struct {
+	Error struct {
+		Code     string `json:"code"`
+		Message  string `json:"message"`
+		Field    string `json:"field"`
+		Upstream *struct {
+			Status    int    `json:"status"`
+			Code      string `json:"code"`
+			Message   string `json:"message"`
+			RequestID string `json:"request_id"`
+		} `json:"upstream"`
+	} `json:"error"`
+	RequestID string `json:"request_id"`
+}
+
+func decodeError(t *testing.T, body string) errorBody {
+	t.Helper()
+	var b errorBody
+	if err := json.Unmarshal([]byte(body), &b); err != nil || b.Error.Code == "" {
+		t.Fatalf("not an error body: %s", body)
+	}
+	return b
+}
+
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func direct(openid string, q map[string]any) []byte {
+	m := map[string]any{"openid": openid}
+	for k, v := range q {
+		m[k] = v
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// httpV2 makes an HTTP API v2 event from the fixture with another query.
+func httpV2(t *testing.T, rawQuery string) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(fixture(t, "http-v2.json"), &m); err != nil {
+		t.Fatal(err)
+	}
+	m["rawQueryString"] = rawQuery
+	delete(m, "queryStringParameters")
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func contains(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
