@@ -15,8 +15,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -61,7 +63,12 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "generate keys:", err)
 			return 1
 		}
-		return m.Run()
+		code := m.Run()
+		if leaks := scanForSecrets(allOutput.String()); len(leaks) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: the function's output holds secret material: %s\n", strings.Join(leaks, ", "))
+			return 1
+		}
+		return code
 	}()
 	os.Exit(code)
 }
@@ -92,13 +99,16 @@ func (b *lockedBuffer) String() string {
 
 // stack is one function under the emulator with its own upstreams.
 type stack struct {
-	t       *testing.T
-	sim     *wechatpaysim.Server
-	simURL  string
-	backup  *wechatpaysim.Server // nil unless asked for
-	secrets *secretsmanagerlocal.Server
-	invoke  string // the emulator's invoke URL
-	output  *lockedBuffer
+	t      *testing.T
+	sim    *wechatpaysim.Server
+	simURL string
+	// simHandler serves simURL; swapping it stands for WeChat Pay
+	// starting to expect a rotated merchant key.
+	simHandler atomic.Pointer[wechatpaysim.Server]
+	backup     *wechatpaysim.Server // nil unless asked for
+	secrets    *secretsmanagerlocal.Server
+	invoke     string // the emulator's invoke URL
+	output     *lockedBuffer
 }
 
 type options struct {
@@ -118,7 +128,10 @@ func newStack(t *testing.T, o options) *stack {
 	s := &stack{t: t, output: &lockedBuffer{}}
 	s.sim = wechatpaysim.New(wechatpaysim.Config{Identity: identity, SignMode: o.signMode,
 		RequireSerialHeader: o.mode == devkeys.ModePublicKey || o.mode == devkeys.ModeMigration})
-	simSrv := httptest.NewServer(s.sim)
+	s.simHandler.Store(s.sim)
+	simSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.simHandler.Load().ServeHTTP(w, r)
+	}))
 	t.Cleanup(simSrv.Close)
 	s.simURL = simSrv.URL
 	backupURL := "off"
@@ -194,6 +207,7 @@ func (s *stack) start(env map[string]string) {
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
+		s.recordSignatures()
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 		if t.Failed() {
@@ -329,4 +343,72 @@ func contains(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+// signatures holds every request signature the simulators saw, so the scan
+// can look for them in the output.
+var signatures struct {
+	mu  sync.Mutex
+	all []string
+}
+
+var signatureRE = regexp.MustCompile(`signature="([^"]+)"`)
+
+func (s *stack) recordSignatures() {
+	signatures.mu.Lock()
+	defer signatures.mu.Unlock()
+	for _, sim := range []*wechatpaysim.Server{s.sim, s.backup, s.simHandler.Load()} {
+		if sim == nil {
+			continue
+		}
+		for _, r := range sim.Requests() {
+			if m := signatureRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+				signatures.all = append(signatures.all, m[1])
+			}
+		}
+	}
+}
+
+// scanForSecrets lists what secret material out holds: any line of the
+// merchant private key's body, the APIv3 key, a request signature, or an
+// Authorization header.
+func scanForSecrets(out string) []string {
+	var leaks []string
+	for _, line := range strings.Split(identity.MerchantKeyPEM, "\n") {
+		if len(line) > 16 && !strings.HasPrefix(line, "-----") && strings.Contains(out, line) {
+			leaks = append(leaks, "a line of the private key")
+			break
+		}
+	}
+	if strings.Contains(out, "PRIVATE KEY") {
+		leaks = append(leaks, "a PEM private key header")
+	}
+	if strings.Contains(out, identity.APIv3Key) {
+		leaks = append(leaks, "the APIv3 key")
+	}
+	if strings.Contains(out, wechatpaysim.DemoOpenID) {
+		leaks = append(leaks, "a full openid")
+	}
+	if strings.Contains(out, "WECHATPAY2-SHA256-RSA2048") {
+		leaks = append(leaks, "an Authorization header")
+	}
+	signatures.mu.Lock()
+	defer signatures.mu.Unlock()
+	if len(signatures.all) == 0 {
+		leaks = append(leaks, "(no signature was recorded: the scan would prove nothing)")
+	}
+	for _, sig := range signatures.all {
+		if strings.Contains(out, sig) || strings.Contains(out, sig[:24]) {
+			leaks = append(leaks, "a request signature")
+			break
+		}
+	}
+	return leaks
+}
+
+func TestSecretScanFindsPlantedSecrets(t *testing.T) {
+	planted := "log line " + identity.APIv3Key + " " + strings.Split(identity.MerchantKeyPEM, "\n")[2]
+	if got := scanForSecrets(planted); len(got) < 2 {
+		t.Errorf("the scan missed planted secrets: %v", got)
+	}
 }

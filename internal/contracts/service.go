@@ -146,8 +146,11 @@ func (s *Service) list(ctx context.Context, q contractquery.Query, basePath stri
 	path := upstreamPath(q)
 	resp, trace, err := s.WeChatPay.Get(ctx, &m.Credentials, path)
 	if isAuthRefusal(err) {
+		// The key may have been rotated: fetch the secret past the cache
+		// (the cache rate-limits this) and try once more, as the contract
+		// says, even when the secret has not changed.
 		fresh, origin, ferr := s.Merchants.Refresh(ctx)
-		if fresh != nil && fresh != m {
+		if fresh != nil {
 			out.authRetried, out.secretOrigin = true, origin
 			first := trace
 			resp, trace, err = s.WeChatPay.Get(ctx, &fresh.Credentials, path)

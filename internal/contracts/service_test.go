@@ -315,10 +315,10 @@ func TestAuthRefusalRefreshesOnce(t *testing.T) {
 			t.Errorf("status %d refreshes %d calls %d", a.StatusCode, r.merchant.refreshes, len(r.up.calls))
 		}
 	})
-	t.Run("refresh gives the same credentials: no pointless retry", func(t *testing.T) {
+	t.Run("refresh gives the same credentials: still one retry", func(t *testing.T) {
 		r := newRig(refused)
 		a := r.invokeHTTP(t, v2Event("GET", "/users/o1/contracts", "plan_id=p&contract_status=ADD"))
-		if a.StatusCode != 502 || len(r.up.calls) != 1 {
+		if a.StatusCode != 502 || len(r.up.calls) != 2 || r.merchant.refreshes != 1 {
 			t.Errorf("status %d calls %d", a.StatusCode, len(r.up.calls))
 		}
 	})

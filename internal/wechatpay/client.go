@@ -95,6 +95,13 @@ type Trace struct {
 // when there is one), as are 429s; every other answer is final. The error is
 // an *APIError, *SignatureError, *TransportError or *AnswerError.
 func (c *Client) Get(ctx context.Context, cred *Credentials, pathAndQuery string) (*Response, Trace, error) {
+	return c.GetWith(ctx, cred, cred.Verifier, pathAndQuery)
+}
+
+// GetWith is Get with the answer verified by v rather than cred.Verifier.
+// The certificate download needs it: its answer is verified with the
+// certificates it carries, which cred.Verifier may not hold yet.
+func (c *Client) GetWith(ctx context.Context, cred *Credentials, v Verifier, pathAndQuery string) (*Response, Trace, error) {
 	var tr Trace
 	maxAttempts := c.MaxAttempts
 	if maxAttempts <= 0 {
@@ -103,7 +110,7 @@ func (c *Client) Get(ctx context.Context, cred *Credentials, pathAndQuery string
 	base := c.BaseURL
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		resp, err := c.once(ctx, cred, base, pathAndQuery)
+		resp, err := c.once(ctx, cred, v, base, pathAndQuery)
 		elapsed := time.Since(start)
 		tr.Attempts, tr.BaseURL, tr.Upstream = attempt, base, tr.Upstream+elapsed
 		tr.Status, tr.RequestID = statusOf(resp, err)
@@ -201,8 +208,8 @@ func (c *Client) pause(ctx context.Context, attempt int) bool {
 	}
 }
 
-// once makes one signed attempt against base and verifies its answer.
-func (c *Client) once(ctx context.Context, cred *Credentials, base, pathAndQuery string) (*Response, error) {
+// once makes one signed attempt against base and verifies its answer with v.
+func (c *Client) once(ctx context.Context, cred *Credentials, v Verifier, base, pathAndQuery string) (*Response, error) {
 	if c.AttemptTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.AttemptTimeout)
@@ -246,8 +253,8 @@ func (c *Client) once(ctx context.Context, cred *Credentials, base, pathAndQuery
 	// A 2xx answer must be signed. An error answer is verified when signed,
 	// and otherwise taken only for its status, code and message.
 	if ok2xx || signed {
-		if err := c.verify(ctx, cred.Verifier, httpResp.Header, body); err != nil {
-			return nil, &SignatureError{Status: httpResp.StatusCode, RequestID: requestID, Reason: err.Error(), Err: errors.Unwrap(err)}
+		if err := c.verify(ctx, v, httpResp.Header, body); err != nil {
+			return nil, &SignatureError{Status: httpResp.StatusCode, RequestID: requestID, Reason: err.Error(), Err: err}
 		}
 	}
 	if !ok2xx {
@@ -291,10 +298,7 @@ func (c *Client) verify(ctx context.Context, v Verifier, h http.Header, body []b
 	if v == nil {
 		return errors.New("no verifier configured")
 	}
-	if err := v.Verify(ctx, serial, answerMessage(timestamp, nonce, body), signature); err != nil {
-		return fmt.Errorf("serial %s: %w", serial, err)
-	}
-	return nil
+	return v.Verify(ctx, serial, answerMessage(timestamp, nonce, body), signature)
 }
 
 func (c *Client) now() time.Time {

@@ -45,12 +45,7 @@ type SignatureError struct {
 	Err       error
 }
 
-func (e *SignatureError) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("wechatpay: answer not verified: %s: %v", e.Reason, e.Err)
-	}
-	return "wechatpay: answer not verified: " + e.Reason
-}
+func (e *SignatureError) Error() string { return "wechatpay: answer not verified: " + e.Reason }
 
 func (e *SignatureError) Unwrap() error { return e.Err }
 
