@@ -6,7 +6,12 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/campuspay/contracts/internal/metrics"
 )
 
 // logSummary writes the one summary line of an invocation.
@@ -47,6 +52,24 @@ func (s *Service) logSummary(ctx context.Context, out *outcome, coldStart bool, 
 		attrs = append(attrs, slog.String("cause", out.cause.Error()))
 	}
 	s.Log.LogAttrs(ctx, level, "invocation", attrs...)
+}
+
+// recordMetrics writes the invocation's EMF line, when metrics are on.
+func (s *Service) recordMetrics(ctx context.Context, out *outcome, total time.Duration) {
+	if s.Metrics == nil {
+		return
+	}
+	inv := metrics.Invocation{
+		Outcome: out.code, Latency: total, UpstreamTime: out.trace.Upstream, Attempts: out.trace.Attempts,
+		Secret: string(out.secretOrigin),
+		Error:  strings.HasPrefix(out.code, "UPSTREAM_") || out.code == CodeConfiguration,
+	}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		inv.RequestID = lc.AwsRequestID
+	}
+	if err := s.Metrics.Record(inv); err != nil {
+		s.Log.WarnContext(ctx, "writing the metrics line failed", "error", err.Error())
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

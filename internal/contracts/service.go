@@ -17,6 +17,7 @@ import (
 	"github.com/campuspay/contracts/internal/contractquery"
 	"github.com/campuspay/contracts/internal/invocation"
 	"github.com/campuspay/contracts/internal/merchant"
+	"github.com/campuspay/contracts/internal/metrics"
 	"github.com/campuspay/contracts/internal/secrets"
 	"github.com/campuspay/contracts/internal/wechatpay"
 )
@@ -43,6 +44,8 @@ type Service struct {
 	Merchants MerchantSource
 	WeChatPay Upstream
 	Log       *slog.Logger
+	// Metrics, when set, gets one EMF line per invocation.
+	Metrics *metrics.Emitter
 	// ConfigErr, when set, is a configuration problem found at start: every
 	// valid request then answers CONFIGURATION_ERROR.
 	ConfigErr      error
@@ -78,7 +81,9 @@ func (s *Service) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	} else {
 		out.code = resp.Code
 	}
-	s.logSummary(ctx, &out, coldStart, time.Since(start))
+	total := time.Since(start)
+	s.logSummary(ctx, &out, coldStart, total)
+	s.recordMetrics(ctx, &out, total)
 	return invocation.Encode(req.Shape, resp)
 }
 

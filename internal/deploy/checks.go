@@ -567,3 +567,37 @@ func join(at, k string) string {
 	}
 	return at + "." + k
 }
+
+// CheckAlarms holds the template's alarms to the metrics the code writes:
+// every AWS::CloudWatch::Alarm reads a metric the function emits, in the
+// namespace parameter the function is given, by the dimension it writes.
+func CheckAlarms(t *Template, namespaceParam string, metricNames []string, dimension string) []error {
+	var p problems
+	known := map[string]bool{}
+	for _, m := range metricNames {
+		known[m] = true
+	}
+	alarms := 0
+	for id, r := range t.Section("Resources") {
+		res, _ := r.(map[string]any)
+		if res["Type"] != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		alarms++
+		props, _ := res["Properties"].(map[string]any)
+		if !isRef(props["Namespace"], namespaceParam) {
+			p.addf("%s: Namespace %s is not !Ref %s", id, show(props["Namespace"]), namespaceParam)
+		}
+		if name, _ := props["MetricName"].(string); !known[name] {
+			p.addf("%s: MetricName %s is not a metric the function writes", id, show(props["MetricName"]))
+		}
+		dims := asList(props["Dimensions"])
+		if len(dims) != 1 || lookup(dims[0], "Name") != dimension {
+			p.addf("%s: Dimensions %s; want the one dimension %s", id, show(props["Dimensions"]), dimension)
+		}
+	}
+	if alarms == 0 {
+		p.addf("no AWS::CloudWatch::Alarm")
+	}
+	return p
+}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -31,11 +32,22 @@ func Level(awsLambdaLogLevel, logLevel string) slog.Level {
 	}
 }
 
-// New returns a JSON logger writing to w at level. Lambda's own handler
-// (lambdacontext.NewLogHandler) reads the level only from
-// AWS_LAMBDA_LOG_LEVEL and writes text unless AWS_LAMBDA_LOG_FORMAT is JSON;
-// this one takes its key names (lambdacontext.ReplaceAttr) and its requestId
-// field, and is JSON everywhere, so local runs read like CloudWatch.
+// ForLambda returns the function's logger. Deployed with the template's
+// JSON log format, Lambda sets AWS_LAMBDA_LOG_FORMAT=JSON and
+// AWS_LAMBDA_LOG_LEVEL, and aws-lambda-go's own handler
+// (lambdacontext.NewLogHandler) is used as it is. Anywhere else (the
+// emulator, make run, tests) that handler would write text at INFO, so New's
+// JSON handler is used, with the same key names and requestId field and the
+// level from LOG_LEVEL, so local runs read like CloudWatch.
+func ForLambda(getenv func(string) string) *slog.Logger {
+	if getenv("AWS_LAMBDA_LOG_FORMAT") == "JSON" && getenv("AWS_LAMBDA_LOG_LEVEL") != "" {
+		return lambdacontext.NewLogger()
+	}
+	return New(os.Stdout, Level(getenv("AWS_LAMBDA_LOG_LEVEL"), getenv("LOG_LEVEL")))
+}
+
+// New returns a JSON logger writing to w at level, in the form of
+// lambdacontext.NewLogHandler's JSON output.
 func New(w io.Writer, level slog.Level) *slog.Logger {
 	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: lambdacontext.ReplaceAttr})
 	return slog.New(requestIDHandler{h})
