@@ -155,6 +155,8 @@ func TestFixtures(t *testing.T) {
 			t.Errorf("got %d %s", status, raw)
 		}
 	})
+	checkOneLineEach(t, s, len(okHTTP)+2)
+	checkOneLineEach(t, s2, len(badHTTP)+len(badDirect)+1)
 	if n := len(s2.sim.Requests()); n != 0 {
 		t.Errorf("bad input reached WeChat Pay %d times", n)
 	}
@@ -209,5 +211,31 @@ func TestPagingThroughEverything(t *testing.T) {
 	// One secret fetch for every page: the cache works across invocations.
 	if n := s.secrets.Calls(); n != 1 {
 		t.Errorf("secret fetched %d times over %d invocations", n, len(ids)/20+1)
+	}
+}
+
+// checkOneLineEach asserts that n invocations wrote exactly n summary lines
+// and n EMF metrics lines, each a JSON object on a line of its own.
+func checkOneLineEach(t *testing.T, s *stack, n int) {
+	t.Helper()
+	summaries, metrics := 0, 0
+	for _, line := range strings.Split(s.output.String(), "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue // the emulator's own lines
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Errorf("a function line is not one JSON object: %q", line)
+			continue
+		}
+		switch {
+		case m["_aws"] != nil:
+			metrics++
+		case m["message"] == "invocation":
+			summaries++
+		}
+	}
+	if summaries != n || metrics != n {
+		t.Errorf("%d invocations wrote %d summary and %d metrics lines", n, summaries, metrics)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/campuspay/contracts/internal/contracts"
 	"github.com/campuspay/contracts/internal/logging"
 	"github.com/campuspay/contracts/internal/merchant"
+	"github.com/campuspay/contracts/internal/metrics"
 	"github.com/campuspay/contracts/internal/secrets"
 	"github.com/campuspay/contracts/internal/wechatpay"
 )
@@ -29,7 +30,7 @@ import (
 var userAgent = "campuspay-contracts/1.0 (" + runtime.GOOS + "/" + runtime.GOARCH + ") Go/" + runtime.Version()
 
 func main() {
-	log := logging.New(os.Stdout, logging.Level(os.Getenv("AWS_LAMBDA_LOG_LEVEL"), os.Getenv(config.EnvLogLevel)))
+	log := logging.ForLambda(os.Getenv)
 	cfg, cfgErr := config.Load(os.Getenv)
 
 	// One client for the life of the sandbox, so warm invocations reuse
@@ -50,21 +51,28 @@ func main() {
 		log.Error("configuration", "error", cfgErr.Error())
 	}
 
+	wechatPay := &wechatpay.Client{
+		HTTP:           httpClient,
+		BaseURL:        cfg.BaseURL,
+		BackupBaseURL:  cfg.BackupBaseURL,
+		UserAgent:      userAgent,
+		AttemptTimeout: cfg.UpstreamTimeout,
+	}
+	// Platform certificates downloaded with the APIv3 key live as long as
+	// the sandbox, across secret refreshes.
+	platformCerts := &wechatpay.CertificateStore{Client: wechatPay}
+
 	svc := &contracts.Service{
 		Merchants: &secrets.Cache[*merchant.Merchant]{
 			Client:   secretsmanager.NewFromConfig(awsCfg),
 			SecretID: cfg.SecretID,
-			Parse:    merchant.Parse,
+			Parse:    merchant.Parser(platformCerts),
 			TTL:      cfg.SecretCacheTTL,
 		},
-		WeChatPay: &wechatpay.Client{
-			HTTP:           httpClient,
-			BaseURL:        cfg.BaseURL,
-			BackupBaseURL:  cfg.BackupBaseURL,
-			UserAgent:      userAgent,
-			AttemptTimeout: cfg.UpstreamTimeout,
-		},
+		WeChatPay: wechatPay,
 		Log:       log,
+		Metrics: &metrics.Emitter{W: os.Stdout, Namespace: cfg.MetricsNS,
+			FunctionName: os.Getenv("AWS_LAMBDA_FUNCTION_NAME")},
 		ConfigErr: cfgErr,
 	}
 	lambda.Start(svc)

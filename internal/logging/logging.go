@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/campuspay/contracts/internal/config"
 )
 
 // Level picks the log level: Lambda's AWS_LAMBDA_LOG_LEVEL (set from the
@@ -43,7 +45,7 @@ func ForLambda(getenv func(string) string) *slog.Logger {
 	if getenv("AWS_LAMBDA_LOG_FORMAT") == "JSON" && getenv("AWS_LAMBDA_LOG_LEVEL") != "" {
 		return lambdacontext.NewLogger()
 	}
-	return New(os.Stdout, Level(getenv("AWS_LAMBDA_LOG_LEVEL"), getenv("LOG_LEVEL")))
+	return New(os.Stdout, Level(getenv("AWS_LAMBDA_LOG_LEVEL"), getenv(config.EnvLogLevel)))
 }
 
 // New returns a JSON logger writing to w at level, in the form of

@@ -32,10 +32,28 @@ type Merchant struct {
 	APIv3Key []byte
 }
 
-// Parse reads a SecretString. Its errors name the fields at fault and never
-// quote a value. now judges nothing here; certificates are checked for
-// validity when they verify.
+// Parse reads a SecretString without a certificate store: a secret with
+// only apiv3_key then yields APIv3Key but no Verifier. Parser(store) is the
+// parser that downloads platform certificates with the APIv3 key.
 func Parse(secretString string) (*Merchant, error) {
+	return Parser(nil)(secretString)
+}
+
+// Parser returns the parser of SecretStrings that a secret cache calls once
+// per secret version. When store is not nil and a secret has apiv3_key, the
+// merchant's Verifier also verifies with the platform certificates store
+// downloads for it: each answer is verified with the key its
+// Wechatpay-Serial names, the configured public key and certificates first,
+// downloaded certificates for any other serial. The store, not the
+// Merchant, holds the downloaded certificates, so they outlive the secret.
+//
+// The parser's errors name the fields at fault and never quote a value.
+// Certificates are checked for validity when they verify, not here.
+func Parser(store *wechatpay.CertificateStore) func(secretString string) (*Merchant, error) {
+	return func(secretString string) (*Merchant, error) { return parse(secretString, store) }
+}
+
+func parse(secretString string, store *wechatpay.CertificateStore) (*Merchant, error) {
 	var s Secret
 	if err := json.Unmarshal([]byte(secretString), &s); err != nil {
 		// The decoder's message can quote the secret's bytes: drop it.
@@ -108,10 +126,17 @@ func Parse(secretString string) (*Merchant, error) {
 	if len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
+	var configured wechatpay.Verifier
 	if len(verifiers) == 1 {
-		m.Credentials.Verifier = verifiers[0]
+		configured = verifiers[0]
 	} else if len(verifiers) > 1 {
-		m.Credentials.Verifier = verifiers
+		configured = verifiers
+	}
+	m.Credentials.Verifier = configured
+	if store != nil && m.APIv3Key != nil {
+		// The store signs its download with these credentials (their
+		// Verifier aside) and verifies the download itself.
+		m.Credentials.Verifier = store.Verifier(m.Credentials, m.APIv3Key, configured)
 	}
 	return m, nil
 }
