@@ -93,3 +93,27 @@ func TestEveryOutcomeWritesOneSummaryAndOneMetricsLine(t *testing.T) {
 		})
 	}
 }
+
+func TestWarningsAndDebugLines(t *testing.T) {
+	good := v2Event("GET", "/users/o1/contracts", "plan_id=p&contract_status=ADD")
+	run := func(level slog.Level, failedOver bool, result func() (*wechatpay.Response, error)) string {
+		r := newRig(result)
+		r.up.failedOver = failedOver
+		var out bytes.Buffer
+		r.svc.Log = logging.New(&out, level)
+		r.invokeHTTP(t, good)
+		return out.String()
+	}
+	if out := run(slog.LevelInfo, true, ok(upstreamTwo)); !strings.Contains(out, `"level":"WARN","message":"failed over to the backup WeChat Pay domain"`) {
+		t.Errorf("no failover warning:\n%s", out)
+	}
+	if out := run(slog.LevelInfo, false, fail(&wechatpay.SignatureError{Reason: "stale"})); !strings.Contains(out, `"message":"refused a WeChat Pay answer that did not verify"`) {
+		t.Errorf("no signature warning:\n%s", out)
+	}
+	if out := run(slog.LevelInfo, false, ok(upstreamTwo)); strings.Contains(out, "DEBUG") {
+		t.Errorf("a debug line at info:\n%s", out)
+	}
+	if out := run(slog.LevelDebug, false, ok(upstreamTwo)); !strings.Contains(out, `"level":"DEBUG","message":"WeChat Pay answered"`) {
+		t.Errorf("no debug line at debug:\n%s", out)
+	}
+}

@@ -166,8 +166,17 @@ func (s *Service) list(ctx context.Context, q contractquery.Query, basePath stri
 		}
 	}
 	out.trace = trace
+	s.Log.DebugContext(ctx, "WeChat Pay answered", "upstream_status", trace.Status, "attempts", trace.Attempts,
+		"upstream_host", hostOf(trace.BaseURL), "upstream_ms", ms(trace.Upstream))
+	if trace.FailedOver {
+		s.Log.WarnContext(ctx, "failed over to the backup WeChat Pay domain", "upstream_host", hostOf(trace.BaseURL), "attempts", trace.Attempts)
+	}
 	if err != nil {
-		return nil, "", upstreamFailure(err, errors.Is(ctx.Err(), context.DeadlineExceeded))
+		f := upstreamFailure(err, errors.Is(ctx.Err(), context.DeadlineExceeded))
+		if f.Code == CodeSignatureInvalid {
+			s.Log.WarnContext(ctx, "refused a WeChat Pay answer that did not verify", "reason", f.Message)
+		}
+		return nil, "", f
 	}
 	page, err := normalize(resp.Body, q, basePath)
 	if err != nil {

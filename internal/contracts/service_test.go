@@ -48,15 +48,16 @@ type call struct {
 }
 
 type fakeUpstream struct {
-	calls   []call
-	results []func() (*wechatpay.Response, error) // one per call; the last repeats
+	failedOver bool
+	calls      []call
+	results    []func() (*wechatpay.Response, error) // one per call; the last repeats
 }
 
 func (f *fakeUpstream) Get(_ context.Context, cred *wechatpay.Credentials, path string) (*wechatpay.Response, wechatpay.Trace, error) {
 	f.calls = append(f.calls, call{cred, path})
 	r := f.results[min(len(f.calls), len(f.results))-1]
 	resp, err := r()
-	tr := wechatpay.Trace{Attempts: 1, BaseURL: "https://api.mch.weixin.qq.com"}
+	tr := wechatpay.Trace{Attempts: 1, BaseURL: "https://api.mch.weixin.qq.com", FailedOver: f.failedOver}
 	if resp != nil {
 		tr.Status, tr.RequestID = resp.Status, resp.RequestID
 	}

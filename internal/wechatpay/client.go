@@ -88,6 +88,8 @@ type Trace struct {
 	Status    int           // WeChat Pay's last status, 0 if none
 	RequestID string        // WeChat Pay's last Request-ID
 	Upstream  time.Duration // time spent in attempts, backoff excluded
+	// FailedOver is set when a later attempt went to the backup origin.
+	FailedOver bool
 }
 
 // Get sends a signed GET of pathAndQuery (e.g. "/v3/…?a=1") and returns the
@@ -121,8 +123,8 @@ func (c *Client) GetWith(ctx context.Context, cred *Credentials, v Verifier, pat
 		if err == nil || !retry || attempt >= maxAttempts {
 			return resp, tr, finalError(ctx, err)
 		}
-		if failover && c.BackupBaseURL != "" {
-			base = c.BackupBaseURL
+		if failover && c.BackupBaseURL != "" && base != c.BackupBaseURL {
+			base, tr.FailedOver = c.BackupBaseURL, true
 		}
 		if !c.pause(ctx, attempt) {
 			return resp, tr, finalError(ctx, err)

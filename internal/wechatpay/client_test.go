@@ -295,7 +295,7 @@ func TestGetRetriesAndFailsOver(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if primary.calls.Load() != 1 || backup.calls.Load() != 1 || tr.BaseURL != backup.srv.URL || tr.Attempts != 2 {
+		if primary.calls.Load() != 1 || backup.calls.Load() != 1 || tr.BaseURL != backup.srv.URL || tr.Attempts != 2 || !tr.FailedOver {
 			t.Errorf("primary %d backup %d trace %+v", primary.calls.Load(), backup.calls.Load(), tr)
 		}
 	})
@@ -324,7 +324,7 @@ func TestGetRetriesAndFailsOver(t *testing.T) {
 		primary := newFake(t, answer{status: 429, body: `{"code":"FREQUENCY_LIMITED","message":"x"}`}, ok)
 		backup := newFake(t, ok)
 		_, tr, err := newClient(primary.srv.URL, backup.srv.URL).Get(context.Background(), testCredentials(t), pathAndQuery)
-		if err != nil || primary.calls.Load() != 2 || backup.calls.Load() != 0 || tr.Attempts != 2 {
+		if err != nil || primary.calls.Load() != 2 || backup.calls.Load() != 0 || tr.Attempts != 2 || tr.FailedOver {
 			t.Fatalf("err %v primary %d backup %d", err, primary.calls.Load(), backup.calls.Load())
 		}
 	})
