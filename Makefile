@@ -25,8 +25,9 @@ build-ContractsFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap $(PKG_MAIN)
 
 ## run: the whole product locally on 127.0.0.1:3000 (simulator, secrets, emulator)
+# (built, then exec'd: go run would exit 1 on Ctrl-C whatever devstack returns)
 run:
-	$(GO) run ./cmd/devstack $(if $(MODE),-mode $(MODE))
+	$(GO) build -o .local/bin/devstack ./cmd/devstack && exec .local/bin/devstack $(if $(MODE),-mode $(MODE))
 
 ## test: every test, the end-to-end ones under the Lambda runtime emulator included
 test: fmt-check vet
