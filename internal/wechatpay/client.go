@@ -60,17 +60,6 @@ type Client struct {
 	MaxBodyBytes   int64
 	// Now is the clock answers' timestamps are judged by; time.Now when nil.
 	Now func() time.Time
-	// OnAttempt, when set, is told of each attempt's outcome (for logs).
-	OnAttempt func(Attempt)
-}
-
-// Attempt describes one try, for observers.
-type Attempt struct {
-	Number  int
-	BaseURL string
-	Status  int // 0 when no answer came
-	Err     error
-	Elapsed time.Duration
 }
 
 // Response is a verified 2xx answer.
@@ -110,24 +99,31 @@ func (c *Client) GetWith(ctx context.Context, cred *Credentials, v Verifier, pat
 		maxAttempts = DefaultMaxAttempts
 	}
 	base := c.BaseURL
+	var answered *APIError // WeChat Pay's own last refusal, if any attempt got one
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		resp, err := c.once(ctx, cred, v, base, pathAndQuery)
-		elapsed := time.Since(start)
-		tr.Attempts, tr.BaseURL, tr.Upstream = attempt, base, tr.Upstream+elapsed
+		tr.Attempts, tr.BaseURL, tr.Upstream = attempt, base, tr.Upstream+time.Since(start)
 		tr.Status, tr.RequestID = statusOf(resp, err)
-		if c.OnAttempt != nil {
-			c.OnAttempt(Attempt{Number: attempt, BaseURL: base, Status: tr.Status, Err: err, Elapsed: elapsed})
+		if apiErr := (*APIError)(nil); errors.As(err, &apiErr) {
+			answered = apiErr
 		}
 		retry, failover := retryable(err)
 		if err == nil || !retry || attempt >= maxAttempts {
-			return resp, tr, finalError(ctx, err)
+			return resp, tr, finalError(err, answered, errors.Is(ctx.Err(), context.DeadlineExceeded))
 		}
-		if failover && c.BackupBaseURL != "" && base != c.BackupBaseURL {
-			base, tr.FailedOver = c.BackupBaseURL, true
+		if !c.pause(ctx, attempt) { // the deadline leaves no room for another attempt
+			return resp, tr, finalError(err, answered, true)
 		}
-		if !c.pause(ctx, attempt) {
-			return resp, tr, finalError(ctx, err)
+		// Network errors and 5xx move to the other origin: primary, backup,
+		// primary again, so a backup that is down too does not hide what
+		// the primary said.
+		if failover && c.BackupBaseURL != "" {
+			if base == c.BaseURL {
+				base, tr.FailedOver = c.BackupBaseURL, true
+			} else {
+				base = c.BaseURL
+			}
 		}
 	}
 }
@@ -168,11 +164,19 @@ func retryable(err error) (retry, failover bool) {
 	return false, false
 }
 
-// finalError marks a transport error that the caller's deadline ended.
-func finalError(ctx context.Context, err error) error {
+// finalError marks a transport error that the caller's deadline ended. A
+// network error on the last attempt, with the deadline not reached, yields to
+// an earlier answer of WeChat Pay's (a 5xx), which says more.
+func finalError(err error, answered *APIError, deadline bool) error {
 	var trErr *TransportError
-	if errors.As(err, &trErr) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	switch {
+	case !errors.As(err, &trErr):
+		return err
+	case deadline:
 		trErr.DeadlineExceeded = true
+		return err
+	case answered != nil:
+		return answered
 	}
 	return err
 }

@@ -434,3 +434,21 @@ func TestCertificateVerification(t *testing.T) {
 		t.Errorf("migration, unknown serial: %v", err)
 	}
 }
+
+func TestFailoverAlternatesAndKeepsWeChatPaysAnswer(t *testing.T) {
+	primary := newFake(t, answer{status: 500, body: `{"code":"SYSTEM_ERROR","message":"busy"}`})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadBackup := "http://" + l.Addr().String()
+	l.Close()
+	_, tr, err := newClient(primary.srv.URL, deadBackup).Get(context.Background(), testCredentials(t), pathAndQuery)
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Status != 500 || ae.Code != "SYSTEM_ERROR" {
+		t.Fatalf("err = %v; want WeChat Pay's 500, not the backup's network error", err)
+	}
+	if primary.calls.Load() != 2 || tr.Attempts != 3 || !tr.FailedOver {
+		t.Errorf("primary %d calls, trace %+v; want primary, backup, primary", primary.calls.Load(), tr)
+	}
+}
