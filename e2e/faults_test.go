@@ -238,3 +238,32 @@ func TestPersistentAuthRefusal(t *testing.T) {
 		t.Errorf("a second refusal within the refresh interval fetched the secret again (%d fetches)", n)
 	}
 }
+
+// TestStaleSecretServedWhenSecretsManagerFails: past the TTL, a failing
+// Secrets Manager does not take the function down; the last good secret is
+// used (for a bounded grace period) and a warning says so.
+func TestStaleSecretServedWhenSecretsManagerFails(t *testing.T) {
+	s := newStack(t, options{env: map[string]string{"SECRET_CACHE_TTL": "200ms"}})
+	if a := s.callHTTP(httpV2(t, goodQuery)); a.StatusCode != 200 {
+		t.Fatalf("%d %s", a.StatusCode, a.Body)
+	}
+	time.Sleep(300 * time.Millisecond)
+	s.secrets.FailNext(10, "InternalServiceError", 500)
+	if a := s.callHTTP(httpV2(t, goodQuery)); a.StatusCode != 200 {
+		t.Fatalf("with Secrets Manager failing: %d %s", a.StatusCode, a.Body)
+	}
+	out := s.output.String()
+	if !strings.Contains(out, `"secret":"stale"`) || !strings.Contains(out, "using the last good merchant secret") {
+		t.Errorf("no stale-secret warning in the log:\n%s", out)
+	}
+}
+
+func TestOversizedAnswerRefused(t *testing.T) {
+	s := newStack(t, options{})
+	huge := []byte(`{"data":[],"pad":"` + strings.Repeat("x", 2<<20) + `"}`)
+	s.sim.Push(wechatpaysim.Fault{Body: huge})
+	a := s.callHTTP(httpV2(t, goodQuery))
+	if b := decodeError(t, a.Body); a.StatusCode != 503 || b.Error.Code != "UPSTREAM_UNAVAILABLE" {
+		t.Fatalf("got %d %s", a.StatusCode, a.Body)
+	}
+}
