@@ -45,19 +45,6 @@ func (e usageError) Unwrap() error { return e.err }
 // defaultSecretName is the secret name README's deploy steps use.
 const defaultSecretName = "campuspay/merchant"
 
-// secret is the SecretString's JSON. Its keys are merchant.Secret's; parts
-// the merchant does not use are left out rather than written empty, as a
-// person would write the document.
-type secret struct {
-	MchID                string   `json:"mchid"`
-	MerchantSerialNo     string   `json:"merchant_serial_no"`
-	PrivateKey           string   `json:"private_key"`
-	WechatpayPublicKeyID string   `json:"wechatpay_public_key_id,omitempty"`
-	WechatpayPublicKey   string   `json:"wechatpay_public_key,omitempty"`
-	PlatformCertificates []string `json:"platform_certificates,omitempty"`
-	APIv3Key             string   `json:"apiv3_key,omitempty"`
-}
-
 // options are the command's flags.
 type options struct {
 	mchID, serial, keyFile string
@@ -130,7 +117,7 @@ func build(o options) ([]byte, error) {
 		return nil, errors.New("-out must name a file")
 	}
 
-	s := secret{
+	s := merchant.Secret{
 		MchID:                strings.TrimSpace(o.mchID),
 		MerchantSerialNo:     strings.ToUpper(strings.TrimSpace(o.serial)),
 		WechatpayPublicKeyID: strings.TrimSpace(o.pubKeyID),

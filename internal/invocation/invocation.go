@@ -171,11 +171,7 @@ func parseREST(ev *rawEvent) Request {
 			}
 		}
 	} else {
-		for _, name := range queryParams {
-			if v, ok := ev.Query[name]; ok {
-				req.Params.Add(name, Value{Text: v})
-			}
-		}
+		addSingleValued(req.Params, ev.Query)
 	}
 	return req
 }
@@ -202,13 +198,18 @@ func parseV2(ev *rawEvent) Request {
 			}
 		}
 	} else {
-		for _, name := range queryParams {
-			if v, ok := ev.Query[name]; ok {
-				req.Params.Add(name, Value{Text: v})
-			}
-		}
+		addSingleValued(req.Params, ev.Query)
 	}
 	return req
+}
+
+// addSingleValued reads the query parameters from a map of one value each.
+func addSingleValued(p Params, query map[string]string) {
+	for _, name := range queryParams {
+		if v, ok := query[name]; ok {
+			p.Add(name, Value{Text: v})
+		}
+	}
 }
 
 // markBadEscapes adds an unusable value for each known parameter whose

@@ -15,14 +15,16 @@ import (
 )
 
 // Secret is the SecretString's JSON, as CONTRACT.md ("The secret") fixes it.
+// The parts a merchant does not use are left out when it is written
+// (cmd/makesecret writes it).
 type Secret struct {
 	MchID                string   `json:"mchid"`
 	MerchantSerialNo     string   `json:"merchant_serial_no"`
 	PrivateKey           string   `json:"private_key"`
-	WechatpayPublicKeyID string   `json:"wechatpay_public_key_id"`
-	WechatpayPublicKey   string   `json:"wechatpay_public_key"`
-	PlatformCertificates []string `json:"platform_certificates"`
-	APIv3Key             string   `json:"apiv3_key"`
+	WechatpayPublicKeyID string   `json:"wechatpay_public_key_id,omitempty"`
+	WechatpayPublicKey   string   `json:"wechatpay_public_key,omitempty"`
+	PlatformCertificates []string `json:"platform_certificates,omitempty"`
+	APIv3Key             string   `json:"apiv3_key,omitempty"`
 }
 
 // Merchant is a parsed secret.
