@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -17,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -251,26 +249,12 @@ func (u *presignedUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(u.body)
 }
 
-// userAgent is the User-Agent functions/contracts/main.go sends (its
-// variable is in package main, so it is spelled out again here).
-var userAgent = "campuspay-contracts/1.0 (" + runtime.GOOS + "/" + runtime.GOARCH + ") Go/" + runtime.Version()
+// newHTTPClient is the http.Client main builds; roots, when not nil,
+// trusts an httptest TLS server.
+func newHTTPClient(roots *x509.CertPool) *http.Client { return wechatpay.NewHTTPClient(roots) }
 
-// newHTTPClient builds the http.Client exactly as functions/contracts/main.go
-// does. main builds it inline, so it cannot be imported: this copy must be
-// kept in step with main. roots, when not nil, is the one addition: the CA
-// pool that trusts an httptest TLS server.
-func newHTTPClient(roots *x509.CertPool) *http.Client {
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 4
-	transport.IdleConnTimeout = 90 * time.Second
-	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	if roots != nil {
-		transport.TLSClientConfig.RootCAs = roots
-	}
-	return &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}
-}
+// userAgent is the User-Agent main sends.
+var userAgent = wechatpay.UserAgent
 
 // secretName is the secret the function is configured with.
 const secretName = "campuspay/merchant"

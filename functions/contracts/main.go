@@ -6,12 +6,8 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
-	"net/http"
 	"os"
-	"runtime"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -26,22 +22,13 @@ import (
 	"github.com/campuspay/contracts/internal/wechatpay"
 )
 
-// userAgent is sent to WeChat Pay, which requires one.
-var userAgent = "campuspay-contracts/1.0 (" + runtime.GOOS + "/" + runtime.GOARCH + ") Go/" + runtime.Version()
-
 func main() {
 	log := logging.ForLambda(os.Getenv)
 	cfg, cfgErr := config.Load(os.Getenv)
 
 	// One client for the life of the sandbox, so warm invocations reuse
 	// their connection (and TLS session) to WeChat Pay.
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 4
-	transport.IdleConnTimeout = 90 * time.Second
-	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	httpClient := &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse // WeChat Pay does not redirect; never follow one unsigned
-	}}
+	httpClient := wechatpay.NewHTTPClient(nil)
 
 	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
 	if err != nil && cfgErr == nil {
@@ -55,7 +42,7 @@ func main() {
 		HTTP:           httpClient,
 		BaseURL:        cfg.BaseURL,
 		BackupBaseURL:  cfg.BackupBaseURL,
-		UserAgent:      userAgent,
+		UserAgent:      wechatpay.UserAgent,
 		AttemptTimeout: cfg.UpstreamTimeout,
 	}
 	// Platform certificates downloaded with the APIv3 key live as long as
