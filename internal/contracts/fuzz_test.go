@@ -31,9 +31,13 @@ func FuzzNormalize(f *testing.F) {
 		if p.HasMore != (p.NextOffset != nil) || p.HasMore != (p.Links.Next != nil) || (offset == 0) != (p.Links.Prev == nil) {
 			t.Fatalf("links disagree: %+v", p)
 		}
-		out, err := marshal(p)
-		if err != nil || !json.Valid(out) {
-			t.Fatalf("marshal: %v", err)
+		out := p.AppendJSON(nil)
+		var back map[string]any
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("AppendJSON wrote invalid JSON %q: %v", out, err)
+		}
+		if data, _ := back["data"].([]any); len(data) != len(p.Data) {
+			t.Fatalf("data has %d items, want %d", len(data), len(p.Data))
 		}
 	})
 }

@@ -121,12 +121,7 @@ func (s *Service) handle(ctx context.Context, payload []byte, out *outcome) (inv
 	if f != nil {
 		return req, s.failure(ctx, out, f)
 	}
-	body, err := marshal(page)
-	if err != nil {
-		return req, s.failure(ctx, out, &Failure{Code: CodeUpstreamUnavail, Status: http.StatusServiceUnavailable,
-			Message: "the answer could not be encoded", Cause: err})
-	}
-	resp := invocation.Response{Status: http.StatusOK, Header: jsonHeader(), Body: body}
+	resp := invocation.Response{Status: http.StatusOK, Header: jsonHeader(), Body: page.AppendJSON(make([]byte, 0, 512+400*len(page.Data)))}
 	if requestID != "" {
 		resp.Header["X-Upstream-Request-Id"] = requestID
 	}

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda/messages"
 )
 
@@ -261,5 +262,31 @@ func TestEncode(t *testing.T) {
 	out, err := Encode(ShapeDirect, ok)
 	if err != nil || string(out) != `{"data":[]}` {
 		t.Errorf("direct success = %q, %v", out, err)
+	}
+}
+
+// TestEncodeMatchesAWSLambdaGoTypes: the hand-written envelope reads back
+// into aws-lambda-go's response types exactly as their own marshalling does.
+func TestEncodeMatchesAWSLambdaGoTypes(t *testing.T) {
+	resp := Response{Status: 429, Header: map[string]string{"Retry-After": "2", "Content-Type": "application/json; charset=utf-8", "X-Upstream-Request-Id": "R\"1"},
+		Body: []byte("{\"a\":\"x&y<z>\",\"b\":\"\\u0000\",\"c\":\"用户\\n\"}\n\t")}
+	for _, shape := range []Shape{ShapeREST, ShapeHTTP, ShapeURL} {
+		out, err := Encode(shape, resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v1 events.APIGatewayProxyResponse
+		var v2 events.APIGatewayV2HTTPResponse
+		if err := json.Unmarshal(out, &v1); err != nil {
+			t.Fatalf("%s: %q: %v", shape, out, err)
+		}
+		if err := json.Unmarshal(out, &v2); err != nil {
+			t.Fatal(err)
+		}
+		want1 := events.APIGatewayProxyResponse{StatusCode: resp.Status, Headers: resp.Header, Body: string(resp.Body)}
+		want2 := events.APIGatewayV2HTTPResponse{StatusCode: resp.Status, Headers: resp.Header, Body: string(resp.Body)}
+		if !reflect.DeepEqual(v1, want1) || !reflect.DeepEqual(v2, want2) {
+			t.Errorf("%s: read back %+v / %+v", shape, v1, v2)
+		}
 	}
 }
