@@ -3,8 +3,19 @@ GO       ?= go
 BIN      := bin
 PKG_MAIN := ./functions/contracts
 # Flags of every bootstrap: no RPC mode (provided.al2023 uses the Runtime API),
-# reproducible paths, stripped symbols.
-BUILD_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
+# reproducible paths, stripped symbols; a static binary either way.
+# CRYPTO=boring builds with Go's BoringCrypto (about 1.6x faster RSA, README
+# Performance): it needs cgo, so the binary is linked statically with the C
+# toolchain (for arm64: apt-get install gcc-aarch64-linux-gnu).
+ifeq ($(CRYPTO),boring)
+CRYPTO_ENV   := GOEXPERIMENT=boringcrypto CGO_ENABLED=1
+BUILD_FLAGS  := -tags lambda.norpc,netgo,osusergo -trimpath -ldflags='-s -w -linkmode external -extldflags -static'
+ARM64_CC     := CC=aarch64-linux-gnu-gcc
+else
+CRYPTO_ENV   := CGO_ENABLED=0
+BUILD_FLAGS  := -tags lambda.norpc -trimpath -ldflags='-s -w'
+ARM64_CC     :=
+endif
 FUZZTIME ?= 30s
 
 .PHONY: all build build-arm64 run test vet fmt-check lint bench fuzz secret clean
@@ -13,16 +24,17 @@ all: test
 
 ## build: the bootstrap for this machine's architecture, in bin/bootstrap
 build:
-	CGO_ENABLED=0 GOOS=linux $(GO) build $(BUILD_FLAGS) -o $(BIN)/bootstrap $(PKG_MAIN)
+	$(CRYPTO_ENV) GOOS=linux $(GO) build $(BUILD_FLAGS) -o $(BIN)/bootstrap $(PKG_MAIN)
 
 ## build-arm64: the bootstrap SAM deploys (arm64), in bin/arm64/bootstrap
 build-arm64:
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(BUILD_FLAGS) -o $(BIN)/arm64/bootstrap $(PKG_MAIN)
+	$(CRYPTO_ENV) $(ARM64_CC) GOOS=linux GOARCH=arm64 $(GO) build $(BUILD_FLAGS) -o $(BIN)/arm64/bootstrap $(PKG_MAIN)
 
 # sam build runs this target on whatever host it is on: the target sets the
-# platform itself.
+# platform itself. It always builds with Go's own crypto (see README,
+# Performance, for deploying the BoringCrypto build instead).
 build-ContractsFunction:
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(BUILD_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap $(PKG_MAIN)
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' -o $(ARTIFACTS_DIR)/bootstrap $(PKG_MAIN)
 
 ## run: the whole product locally on 127.0.0.1:3000 (simulator, secrets, emulator)
 # (built, then exec'd: go run would exit 1 on Ctrl-C whatever devstack returns)
