@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -51,7 +52,7 @@ type Service struct {
 	ConfigErr      error
 	DeadlineMargin time.Duration
 
-	coldStartDone bool
+	warm atomic.Bool // set by the first invocation of the sandbox
 }
 
 // outcome is what one invocation did, for its summary log line.
@@ -70,8 +71,7 @@ type outcome struct {
 // Invoke implements lambda.Handler: raw event bytes in, answer bytes out.
 func (s *Service) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	start := time.Now()
-	coldStart := !s.coldStartDone
-	s.coldStartDone = true
+	coldStart := !s.warm.Swap(true)
 
 	var out outcome
 	req, resp := s.handle(ctx, payload, &out)
