@@ -9,21 +9,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/campuspay/contracts/internal/devkeys"
+	"github.com/campuspay/contracts/internal/emulator"
 	"github.com/campuspay/contracts/internal/secretsmanagerlocal"
 	"github.com/campuspay/contracts/internal/wechatpaysim"
 )
@@ -34,7 +32,7 @@ var (
 	riePath       string
 	identity      *devkeys.Identity
 	// allOutput collects every emulator's output, for the secret scan.
-	allOutput = &lockedBuffer{}
+	allOutput = &emulator.Buffer{}
 )
 
 const secretName = "campuspay/merchant"
@@ -47,19 +45,19 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		defer os.RemoveAll(dir)
-		bootstrapPath = filepath.Join(dir, "bootstrap")
-		riePath = filepath.Join(dir, "aws-lambda-rie")
+		ctx := context.Background()
+		build := emulator.Builder{Dir: ".."}
 		// The bootstrap is built exactly as for Lambda (for this machine's
 		// architecture, so the emulator can run it).
 		// E2E_BOOTSTRAP runs the suite against a bootstrap built elsewhere
 		// (make build CRYPTO=boring, say) instead of building one.
 		if prebuilt := os.Getenv("E2E_BOOTSTRAP"); prebuilt != "" {
 			bootstrapPath = prebuilt
-		} else if err := goBuild(bootstrapPath, "-tags", "lambda.norpc", "-trimpath", "../functions/contracts"); err != nil {
+		} else if bootstrapPath, err = build.Bootstrap(ctx, "./functions/contracts", dir); err != nil {
 			fmt.Fprintln(os.Stderr, "build bootstrap:", err)
 			return 1
 		}
-		if err := goBuild(riePath, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"); err != nil {
+		if riePath, err = build.Emulator(ctx, dir); err != nil {
 			fmt.Fprintln(os.Stderr, "build the runtime interface emulator:", err)
 			return 1
 		}
@@ -77,30 +75,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func goBuild(out string, args ...string) error {
-	cmd := exec.Command("go", append([]string{"build", "-o", out}, args...)...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	return cmd.Run()
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // stack is one function under the emulator with its own upstreams.
 type stack struct {
 	t      *testing.T
@@ -112,7 +86,7 @@ type stack struct {
 	backup     *wechatpaysim.Server // nil unless asked for
 	secrets    *secretsmanagerlocal.Server
 	invoke     string // the emulator's invoke URL
-	output     *lockedBuffer
+	output     *emulator.Buffer
 }
 
 type options struct {
@@ -129,7 +103,7 @@ func newStack(t *testing.T, o options) *stack {
 	if o.mode == "" {
 		o.mode = devkeys.ModePublicKey
 	}
-	s := &stack{t: t, output: &lockedBuffer{}}
+	s := &stack{t: t, output: &emulator.Buffer{}}
 	s.sim = wechatpaysim.New(wechatpaysim.Config{Identity: identity, SignMode: o.signMode,
 		RequireSerialHeader: o.mode == devkeys.ModePublicKey || o.mode == devkeys.ModeMigration})
 	s.simHandler.Store(s.sim)
@@ -179,63 +153,33 @@ func newStack(t *testing.T, o options) *stack {
 	return s
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // start runs the emulator with the bootstrap, on loopback ports of its own,
-// and stops it (its whole process group) when the test ends.
+// and stops it (and the function) when the test ends.
 func (s *stack) start(env map[string]string) {
 	t := s.t
-	rieAddr, apiAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(riePath,
-		"--runtime-interface-emulator-address", rieAddr,
-		"--runtime-api-address", apiAddr,
-		bootstrapPath)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	procEnv := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		procEnv = append(procEnv, k+"="+v)
 	}
-	out := io.MultiWriter(s.output, allOutput)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	p, err := emulator.Start(context.Background(), emulator.Config{
+		Emulator:  riePath,
+		Bootstrap: bootstrapPath,
+		Env:       procEnv,
+		Output:    io.MultiWriter(s.output, allOutput),
+	})
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, s.output.String())
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		s.recordSignatures()
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+		if err := p.Stop(); err != nil {
+			t.Log(err)
+		}
 		if t.Failed() {
 			t.Logf("emulator output:\n%s", s.output.String())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", rieAddr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-done:
-			t.Fatalf("the emulator exited:\n%s", s.output.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the emulator did not listen on %s", rieAddr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.invoke = "http://" + rieAddr + "/2015-03-31/functions/function/invocations"
+	s.invoke = p.InvokeURL()
 }
 
 // call invokes the function with payload and returns the emulator's status

@@ -42,7 +42,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -53,20 +52,18 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/campuspay/contracts/internal/devkeys"
+	"github.com/campuspay/contracts/internal/emulator"
 	"github.com/campuspay/contracts/internal/secretsmanagerlocal"
 	"github.com/campuspay/contracts/internal/wechatpaysim"
 )
 
-// Package paths of the two functions and the emulator.
+// Package paths of the two functions.
 const (
 	realPkg  = "./functions/contracts"
 	helloPkg = "./bench/helloworld"
-	riePkg   = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
 )
 
 // secretName is the secret the real function is configured to read.
@@ -75,8 +72,8 @@ const secretName = "campuspay/merchant"
 // rssMark is the invocation at which the RSS is read first.
 const rssMark = 100
 
-// buildFlags are the Makefile's bootstrap flags.
-var buildFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w"}
+// ldflags are the Makefile's bootstrap linker flags: stripped.
+const ldflags = "-s -w"
 
 // allowedModules are the module path prefixes a bootstrap may depend on:
 // aws-lambda-go and the AWS SDK for Go v2 (smithy-go is its core).
@@ -127,18 +124,21 @@ func run(n, warmup int, rss bool, rssN int) error {
 
 	// Build everything first, so no build competes with a measurement.
 	fmt.Printf("building in %s (go %s, %s/%s, %d CPUs)\n", root, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	ctx := context.Background()
+	build := emulator.Builder{Dir: root, LDFlags: ldflags}
 	bins := map[string]string{} // "<name>/<arch>" → path
 	for _, fn := range []struct{ name, pkg string }{{"real", realPkg}, {"hello", helloPkg}} {
 		for _, arch := range []string{"amd64", "arm64"} {
-			out := filepath.Join(tmp, fn.name+"-"+arch, "bootstrap")
-			if err := goBuild(root, out, "linux", arch, append(slices.Clone(buildFlags), fn.pkg)...); err != nil {
+			build.GOARCH = arch
+			out, err := build.Bootstrap(ctx, fn.pkg, filepath.Join(tmp, fn.name+"-"+arch))
+			if err != nil {
 				return fmt.Errorf("build %s for linux/%s: %w", fn.pkg, arch, err)
 			}
 			bins[fn.name+"/"+arch] = out
 		}
 	}
-	riePath := filepath.Join(tmp, "aws-lambda-rie")
-	if err := goBuild(root, riePath, runtime.GOOS, runtime.GOARCH, riePkg); err != nil {
+	riePath, err := build.Emulator(ctx, tmp)
+	if err != nil {
 		return fmt.Errorf("build the emulator: %w", err)
 	}
 	native := runtime.GOARCH
@@ -146,7 +146,7 @@ func run(n, warmup int, rss bool, rssN int) error {
 		return fmt.Errorf("no bootstrap for this machine's architecture %s", native)
 	}
 
-	if err := printSizes(bins); err != nil {
+	if err := printSizes(bins, build.BootstrapFlags()); err != nil {
 		return err
 	}
 	if err := printModules(root, bins["real/"+native]); err != nil {
@@ -190,7 +190,7 @@ func run(n, warmup int, rss bool, rssN int) error {
 	if err != nil {
 		return err
 	}
-	em := &emulator{rie: riePath, env: env, payload: payload}
+	em := &runner{rie: riePath, env: env, payload: payload}
 	fns := []function{
 		{name: "real", bootstrap: bins["real/"+native], check: checkPage},
 		{name: "hello", bootstrap: bins["hello/"+native], check: checkHello},
@@ -239,17 +239,9 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(mod), nil
 }
 
-// goBuild builds with CGO_ENABLED=0 for goos/goarch.
-func goBuild(dir, out, goos, goarch string, args ...string) error {
-	cmd := exec.Command("go", append([]string{"build", "-o", out}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	return cmd.Run()
-}
-
-func printSizes(bins map[string]string) error {
-	fmt.Println("\nstripped bootstrap sizes (CGO_ENABLED=0 GOOS=linux, " + strings.Join(buildFlags, " ") + "):")
+// printSizes prints the size of each bootstrap, built with flags.
+func printSizes(bins map[string]string, flags []string) error {
+	fmt.Println("\nstripped bootstrap sizes (CGO_ENABLED=0 GOOS=linux, " + strings.Join(flags, " ") + "):")
 	for _, name := range []string{"real", "hello"} {
 		for _, arch := range []string{"amd64", "arm64"} {
 			fi, err := os.Stat(bins[name+"/"+arch])
@@ -297,8 +289,8 @@ func printModules(dir, bootstrap string) error {
 	return nil
 }
 
-// emulator runs bootstraps under aws-lambda-rie.
-type emulator struct {
+// runner runs bootstraps under aws-lambda-rie.
+type runner struct {
 	rie     string
 	env     []string
 	payload []byte
@@ -306,66 +298,36 @@ type emulator struct {
 
 // instance is one running emulator with its bootstrap.
 type instance struct {
-	cmd     *exec.Cmd
-	done    chan struct{}
-	output  *lockedBuffer
-	invoke  string
+	*emulator.Process
+	output  *emulator.Buffer
 	client  *http.Client
-	started time.Time
+	started time.Time // just before the emulator started (after a port check of a few µs)
 }
 
 // start runs the emulator for fn on two free loopback ports, in its own
 // process group, and returns once it accepts connections.
-func (e *emulator) start(fn function) (*instance, error) {
-	rieAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	apiAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	in := &instance{output: &lockedBuffer{}, done: make(chan struct{}),
-		invoke: "http://" + rieAddr + "/2015-03-31/functions/function/invocations",
-		client: &http.Client{Transport: &http.Transport{}}}
-	in.cmd = exec.Command(e.rie,
-		"--runtime-interface-emulator-address", rieAddr,
-		"--runtime-api-address", apiAddr,
-		fn.bootstrap)
-	in.cmd.Dir = filepath.Dir(fn.bootstrap)
-	in.cmd.Env = e.env
-	in.cmd.Stdout, in.cmd.Stderr = in.output, in.output
-	in.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+func (r *runner) start(fn function) (*instance, error) {
+	in := &instance{output: &emulator.Buffer{}, client: &http.Client{Transport: &http.Transport{}}}
 	in.started = time.Now()
-	if err := in.cmd.Start(); err != nil {
-		return nil, err
+	p, err := emulator.Start(context.Background(), emulator.Config{
+		Emulator:  r.rie,
+		Bootstrap: fn.bootstrap,
+		Env:       r.env,
+		Dir:       filepath.Dir(fn.bootstrap),
+		Output:    in.output,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w\n%s", err, in.output.String())
 	}
-	go func() { _ = in.cmd.Wait(); close(in.done) }()
-	deadline := in.started.Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", rieAddr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return in, nil
-		}
-		select {
-		case <-in.done:
-			return nil, fmt.Errorf("the emulator exited:\n%s", in.output.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			in.stop()
-			return nil, fmt.Errorf("the emulator did not listen on %s", rieAddr)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	in.Process = p
+	return in, nil
 }
 
-// stop kills the emulator's whole process group (the bootstrap with it)
-// and waits for the emulator to exit.
+// stop stops the emulator and the bootstrap, and waits until they are gone.
 func (in *instance) stop() {
-	_ = syscall.Kill(-in.cmd.Process.Pid, syscall.SIGKILL)
-	<-in.done
+	if err := in.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "coldstart:", err)
+	}
 	in.client.CloseIdleConnections()
 }
 
@@ -373,7 +335,7 @@ func (in *instance) stop() {
 func (in *instance) call(payload []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.invoke, bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.InvokeURL(), bytes.NewReader(payload))
 	if err != nil {
 		return nil, err
 	}
@@ -414,14 +376,14 @@ var (
 )
 
 // coldStart starts a fresh emulator for fn and times its first invocation.
-func (e *emulator) coldStart(fn function) (sample, error) {
-	in, err := e.start(fn)
+func (r *runner) coldStart(fn function) (sample, error) {
+	in, err := r.start(fn)
 	if err != nil {
 		return sample{}, err
 	}
 	defer in.stop()
 	sent := time.Now()
-	body, err := in.call(e.payload)
+	body, err := in.call(r.payload)
 	answered := time.Now()
 	if err == nil {
 		err = fn.check(body)
@@ -455,8 +417,8 @@ func (e *emulator) coldStart(fn function) (sample, error) {
 // rssRun makes `calls` warm invocations against one emulator and prints the
 // bootstrap's VmHWM and VmRSS after the rssMark-th and the last, with the
 // warm invocations' latency as the emulator's caller sees it.
-func (e *emulator) rssRun(fn function, calls int) error {
-	in, err := e.start(fn)
+func (r *runner) rssRun(fn function, calls int) error {
+	in, err := r.start(fn)
 	if err != nil {
 		return err
 	}
@@ -465,7 +427,7 @@ func (e *emulator) rssRun(fn function, calls int) error {
 	lat := make([]float64, 0, calls)
 	for i := 1; i <= calls; i++ {
 		start := time.Now()
-		body, err := in.call(e.payload)
+		body, err := in.call(r.payload)
 		if err == nil {
 			err = fn.check(body)
 		}
@@ -476,9 +438,11 @@ func (e *emulator) rssRun(fn function, calls int) error {
 			lat = append(lat, ms(time.Since(start)))
 		}
 		if i == 1 {
-			if pid, err = childNamed(in.cmd.Process.Pid, "bootstrap"); err != nil {
-				return err
+			pids := in.BootstrapPIDs()
+			if len(pids) != 1 {
+				return fmt.Errorf("bootstrap processes under the emulator (pid %d): %v, want one", in.PID(), pids)
 			}
+			pid = pids[0]
 		}
 		if i == rssMark || i == calls {
 			hwm, rss, err := memoryOf(pid)
@@ -492,28 +456,6 @@ func (e *emulator) rssRun(fn function, calls int) error {
 	fmt.Printf("  %-5s warm invocation through the emulator (invocations 2–%d): median %.2f ms, p90 %.2f ms\n",
 		fn.name, calls, median(lat), p90(lat))
 	return nil
-}
-
-// childNamed finds the process named name whose parent is ppid.
-func childNamed(ppid int, name string) (int, error) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, err
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
-		if err != nil {
-			continue
-		}
-		if field(status, "Name") == name && field(status, "PPid") == strconv.Itoa(ppid) {
-			return pid, nil
-		}
-	}
-	return 0, fmt.Errorf("no process %q under the emulator (pid %d)", name, ppid)
 }
 
 // memoryOf reads VmHWM and VmRSS (kB) of pid.
@@ -647,36 +589,9 @@ func parseMs(s string) float64 {
 	return v
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
 	}
 	return s
-}
-
-// lockedBuffer collects an emulator's output from its two pipes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -22,14 +22,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/campuspay/contracts/internal/devkeys"
+	"github.com/campuspay/contracts/internal/emulator"
 	"github.com/campuspay/contracts/internal/localapi"
 	"github.com/campuspay/contracts/internal/secretsmanagerlocal"
 	"github.com/campuspay/contracts/internal/wechatpaysim"
@@ -56,28 +55,19 @@ const SecretName = "campuspay/merchant"
 const Route = "GET /users/{openid}/contracts"
 
 // InvokePath is the emulator's Lambda Invoke API path.
-const InvokePath = "/2015-03-31/functions/function/invocations"
+const InvokePath = emulator.InvokePath
 
-// Paths the stack builds, relative to Stack.ModuleDir.
-const (
-	bootstrapPackage = "./functions/contracts"
-	emulatorPackage  = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
-)
+// bootstrapPackage is the function the stack builds, relative to
+// Stack.ModuleDir.
+const bootstrapPackage = "./functions/contracts"
 
-// Bounds of the waits, so that nothing in Start or Stop hangs.
+// Bounds of the waits, so that nothing in Start or Stop hangs (the
+// emulator's are package emulator's).
 const (
-	// defaultReadyTimeout bounds the wait for the emulator to listen.
-	defaultReadyTimeout = 15 * time.Second
-	// stopGrace is how long the emulator gets to stop the function on
-	// SIGTERM before its process group is killed.
-	stopGrace = 5 * time.Second
 	// shutdownTimeout bounds the graceful close of each HTTP server.
 	shutdownTimeout = 3 * time.Second
 	// integrationTimeout is API Gateway's HTTP API integration timeout.
 	integrationTimeout = 30 * time.Second
-	// outputWaitDelay bounds the wait for the emulator's output pipe once it
-	// has exited: a runtime process left holding the pipe must not hang Stop.
-	outputWaitDelay = 2 * time.Second
 )
 
 // Stack is the local product. Set its fields, then call Start once and Stop
@@ -97,10 +87,11 @@ type Stack struct {
 	// SecretsAddr is the local Secrets Manager endpoint's address.
 	SecretsAddr string
 	// EmulatorAddr is where the runtime interface emulator takes Invoke
-	// requests (its --runtime-interface-emulator-address).
+	// requests (its --runtime-interface-emulator-address). Its host must be
+	// 127.0.0.1, the only one package emulator binds.
 	EmulatorAddr string
 	// RuntimeAPIAddr is the Lambda Runtime API the emulator serves to the
-	// function (its --runtime-api-address).
+	// function (its --runtime-api-address); its host must be 127.0.0.1.
 	RuntimeAPIAddr string
 
 	// KeysDir holds the dev identity; it is generated there on first use
@@ -119,7 +110,8 @@ type Stack struct {
 
 	// LogLevel is the function's LOG_LEVEL.
 	LogLevel string
-	// ReadyTimeout bounds the wait for the emulator to listen; 0 is 15s.
+	// ReadyTimeout bounds the wait for the emulator to listen; 0 is package
+	// emulator's default, 15s.
 	ReadyTimeout time.Duration
 
 	// Stdout receives the emulator's output: the function's JSON log lines
@@ -134,9 +126,8 @@ type Stack struct {
 	ends     Endpoints
 	id       *devkeys.Identity // the identity in use, once loaded
 	servers  []*http.Server
-	serving  sync.WaitGroup // the servers' Serve calls
-	emulator *exec.Cmd
-	exited   chan struct{} // closed once the emulator has been waited for
+	serving  sync.WaitGroup    // the servers' Serve calls
+	rie      *emulator.Process // the emulator, once it listens
 	// failed is closed, once, when a piece stops without being asked to.
 	failed   chan struct{}
 	failOnce sync.Once
@@ -166,10 +157,10 @@ func (s *Stack) Endpoints() Endpoints { return s.ends }
 // EmulatorPID is the emulator's process id (the leader of its own process
 // group), 0 before it starts.
 func (s *Stack) EmulatorPID() int {
-	if s.emulator == nil || s.emulator.Process == nil {
+	if s.rie == nil {
 		return 0
 	}
-	return s.emulator.Process.Pid
+	return s.rie.PID()
 }
 
 // Done is closed when a piece of the stack stops on its own (the emulator
@@ -236,9 +227,6 @@ func (s *Stack) applyDefaults() {
 	def(&s.BinDir, DefaultBinDir)
 	def(&s.GoCommand, "go")
 	def(&s.LogLevel, DefaultLogLevel)
-	if s.ReadyTimeout == 0 {
-		s.ReadyTimeout = defaultReadyTimeout
-	}
 	if s.Stdout == nil {
 		s.Stdout = os.Stdout
 	}
@@ -286,7 +274,7 @@ func (s *Stack) Start(ctx context.Context) (err error) {
 		}
 	}()
 
-	if err := checkPlatform(); err != nil {
+	if err := emulator.CheckPlatform(); err != nil {
 		return err
 	}
 	sim, err := simConfig(s.Mode)
@@ -299,6 +287,13 @@ func (s *Stack) Start(ctx context.Context) (err error) {
 	} {
 		if err := checkLoopback(a.addr); err != nil {
 			return fmt.Errorf("%s: %w", a.name, err)
+		}
+	}
+	for _, a := range []struct{ name, addr string }{
+		{"-emulator-addr", s.EmulatorAddr}, {"-runtime-api-addr", s.RuntimeAPIAddr},
+	} {
+		if host, _, _ := net.SplitHostPort(a.addr); host != "127.0.0.1" {
+			return fmt.Errorf("%s: address %q: the emulator listens on 127.0.0.1 only", a.name, a.addr)
 		}
 	}
 
@@ -386,87 +381,48 @@ func (s *Stack) Start(ctx context.Context) (err error) {
 // emulator pinned in go.mod, into BinDir.
 func (s *Stack) Build(ctx context.Context) error {
 	s.applyDefaults()
-	bin, err := filepath.Abs(s.BinDir)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(bin, 0o755); err != nil {
-		return fmt.Errorf("bin directory: %w", err)
-	}
 	s.logf("building the bootstrap and the runtime interface emulator into %s", s.BinDir)
-	builds := [][]string{
-		{"build", "-tags", "lambda.norpc", "-trimpath", "-o", filepath.Join(bin, "bootstrap"), bootstrapPackage},
-		{"build", "-o", filepath.Join(bin, "aws-lambda-rie"), emulatorPackage},
-	}
-	for _, args := range builds {
-		cmd := exec.CommandContext(ctx, s.GoCommand, args...)
-		cmd.Dir = s.ModuleDir
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		out := s.Log
-		if out == nil {
-			out = os.Stderr
-		}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Run(); err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("go %s interrupted: %w", args[len(args)-1], ctx.Err())
-			}
-			return fmt.Errorf("go build %s: %w", args[len(args)-1], err)
-		}
-	}
-	return nil
+	_, err := emulator.Builder{Go: s.GoCommand, Dir: s.ModuleDir, Output: s.Log}.Build(ctx, bootstrapPackage, s.BinDir)
+	return err
 }
 
-// startEmulator runs the emulator with the bootstrap, in a process group of
-// its own (so a terminal's Ctrl-C reaches only us, and we stop it in order),
-// and waits until it takes connections.
+// startEmulator runs the emulator with the bootstrap on the ports Start
+// checked, and waits until it takes connections. Package emulator runs it
+// in a process group of its own, so a terminal's Ctrl-C reaches only us and
+// Stop stops it in order.
 func (s *Stack) startEmulator(ctx context.Context) error {
 	bin, err := filepath.Abs(s.BinDir)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(filepath.Join(bin, "aws-lambda-rie"),
-		"--runtime-interface-emulator-address", s.ends.Emulator,
-		"--runtime-api-address", s.ends.RuntimeAPI,
-		filepath.Join(bin, "bootstrap"))
-	cmd.Dir = s.ModuleDir
-	cmd.Env = s.functionEnv()
-	cmd.Stdout, cmd.Stderr = s.Stdout, s.Stdout
-	cmd.WaitDelay = outputWaitDelay
-	setProcessGroup(cmd)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("runtime interface emulator: %w", err)
+	bins := emulator.BinariesIn(bin)
+	p, err := emulator.Start(ctx, emulator.Config{
+		Emulator:       bins.Emulator,
+		Bootstrap:      bins.Bootstrap,
+		Env:            s.functionEnv(),
+		Dir:            s.ModuleDir,
+		Port:           port(s.ends.Emulator),
+		RuntimeAPIPort: port(s.ends.RuntimeAPI),
+		Output:         s.Stdout,
+		ReadyTimeout:   s.ReadyTimeout,
+	})
+	if err != nil {
+		return err
 	}
-	s.emulator = cmd
-	s.exited = make(chan struct{})
+	s.rie = p
 	go func() {
-		err := cmd.Wait()
-		close(s.exited)
-		s.fail(fmt.Errorf("the runtime interface emulator exited: %v", err))
+		<-p.Exited()
+		s.fail(fmt.Errorf("the runtime interface emulator exited: %v", p.Err()))
 	}()
+	s.logf("runtime interface emulator (pid %d) on %s, Runtime API on %s", p.PID(), p.Addr(), p.RuntimeAPIAddr())
+	return nil
+}
 
-	wait, cancel := context.WithTimeout(ctx, s.ReadyTimeout)
-	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		c, err := net.DialTimeout("tcp", s.ends.Emulator, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			s.logf("runtime interface emulator (pid %d) on %s, Runtime API on %s", cmd.Process.Pid, s.ends.Emulator, s.ends.RuntimeAPI)
-			return nil
-		}
-		select {
-		case <-s.exited:
-			return fmt.Errorf("the runtime interface emulator exited before listening on %s (see its output above)", s.ends.Emulator)
-		case <-wait.Done():
-			if ctx.Err() != nil {
-				return fmt.Errorf("waiting for the runtime interface emulator: %w", ctx.Err())
-			}
-			return fmt.Errorf("the runtime interface emulator did not listen on %s within %s", s.ends.Emulator, s.ReadyTimeout)
-		case <-tick.C:
-		}
-	}
+// port is the port of a host:port that checkLoopback accepted.
+func port(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return n
 }
 
 // functionEnv is the function's whole environment: what Lambda and the
@@ -527,31 +483,14 @@ func (s *Stack) Stop() {
 	})
 }
 
-// stopEmulator asks the emulator to stop with SIGTERM, on which it kills the
-// function's process and exits, and kills its process group if it has not
-// within stopGrace. The function runs in a process group of its own (the
-// emulator makes one), so it is killed by its own group too when the
-// emulator did not see to it.
+// stopEmulator stops the emulator and the function (see
+// emulator.Process.Stop), saying so when it took more than SIGTERM.
 func (s *Stack) stopEmulator() {
-	if s.emulator == nil {
+	if s.rie == nil {
 		return
 	}
-	pid := s.emulator.Process.Pid
-	children := childProcesses(pid)
-	signalGroup(pid, syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(stopGrace):
-		s.logf("the runtime interface emulator did not stop within %s: killing it", stopGrace)
-		signalGroup(pid, syscall.SIGKILL)
-		select {
-		case <-s.exited:
-		case <-time.After(stopGrace):
-			s.logf("the runtime interface emulator (pid %d) is still there after SIGKILL", pid)
-		}
-	}
-	for _, c := range children {
-		c.kill()
+	if err := s.rie.Stop(); err != nil {
+		s.logf("%v", err)
 	}
 }
 

@@ -1,22 +1,21 @@
 package devstack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/campuspay/contracts/internal/devkeys"
+	"github.com/campuspay/contracts/internal/emulator"
 	"github.com/campuspay/contracts/internal/wechatpaysim"
 )
 
@@ -27,31 +26,12 @@ import (
 // moduleDir is the repository root, where the builds run.
 const moduleDir = "../.."
 
-// syncBuffer collects the emulator's output, written from its pipe's
-// goroutine and read by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // loopback0 is every address of a test stack: a free loopback port.
 const loopback0 = "127.0.0.1:0"
 
 // newTestStack is a Stack on free ports, with its keys in keysDir and its
 // binaries in binDir, its output in out.
-func newTestStack(mode devkeys.Mode, keysDir, binDir string, out *syncBuffer) *Stack {
+func newTestStack(mode devkeys.Mode, keysDir, binDir string, out *emulator.Buffer) *Stack {
 	return &Stack{
 		Mode:           mode,
 		Addr:           loopback0,
@@ -114,7 +94,7 @@ func TestStackServesSignedContracts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the bootstrap and the emulator, and runs them")
 	}
-	if err := checkPlatform(); err != nil {
+	if err := emulator.CheckPlatform(); err != nil {
 		t.Skip(err)
 	}
 	keysDir, binDir := t.TempDir(), t.TempDir()
@@ -125,14 +105,14 @@ func TestStackServesSignedContracts(t *testing.T) {
 	// Build once for every mode.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var buildOut syncBuffer
+	var buildOut emulator.Buffer
 	if err := (&Stack{BinDir: binDir, ModuleDir: moduleDir, Log: &buildOut}).Build(ctx); err != nil {
 		t.Fatalf("%v\n%s", err, buildOut.String())
 	}
 
 	for _, mode := range []devkeys.Mode{devkeys.ModePublicKey, devkeys.ModeCertificates, devkeys.ModeAPIv3Key, devkeys.ModeMigration} {
 		t.Run(string(mode), func(t *testing.T) {
-			out := &syncBuffer{}
+			out := &emulator.Buffer{}
 			s := newTestStack(mode, keysDir, binDir, out)
 			s.SkipBuild = true
 			t.Cleanup(s.Stop) // also after a failed Start or a t.Fatal
@@ -179,17 +159,17 @@ func TestStackServesSignedContracts(t *testing.T) {
 			if pid == 0 {
 				t.Fatal("no emulator pid")
 			}
-			children := childProcesses(pid)
+			children := s.rie.BootstrapPIDs()
 			if len(children) == 0 && runtime.GOOS == "linux" {
 				t.Error("no function process found under the emulator after three requests")
 			}
 			s.Stop()
-			if processExists(pid) {
+			if emulator.Alive(pid) {
 				t.Errorf("the emulator (pid %d) is still there after Stop", pid)
 			}
 			for _, c := range children {
-				if processExists(c.pid) {
-					t.Errorf("the function (pid %d) is still there after Stop", c.pid)
+				if emulator.Alive(c) {
+					t.Errorf("the function (pid %d) is still there after Stop", c)
 				}
 			}
 			for name, addr := range map[string]string{"local API": e.API, "emulator": e.Emulator, "simulator": e.WeChatPay, "secrets": e.Secrets} {
@@ -204,7 +184,7 @@ func TestStackServesSignedContracts(t *testing.T) {
 	// A piece that stops on its own closes Done, so that `make run` exits
 	// non-zero instead of serving 502s.
 	t.Run("emulator dies", func(t *testing.T) {
-		out := &syncBuffer{}
+		out := &emulator.Buffer{}
 		s := newTestStack(devkeys.ModePublicKey, keysDir, binDir, out)
 		s.SkipBuild = true
 		t.Cleanup(s.Stop)
@@ -213,7 +193,9 @@ func TestStackServesSignedContracts(t *testing.T) {
 		if err := s.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
-		signalGroup(s.EmulatorPID(), syscall.SIGKILL)
+		if p, err := os.FindProcess(s.EmulatorPID()); err != nil || p.Kill() != nil {
+			t.Fatalf("cannot kill the emulator (pid %d)", s.EmulatorPID())
+		}
 		select {
 		case <-s.Done():
 			if err := s.Err(); err == nil || !strings.Contains(err.Error(), "emulator exited") {
@@ -223,7 +205,7 @@ func TestStackServesSignedContracts(t *testing.T) {
 			t.Fatal("Done not closed 10s after the emulator was killed")
 		}
 		s.Stop()
-		if processExists(s.EmulatorPID()) {
+		if emulator.Alive(s.EmulatorPID()) {
 			t.Error("the emulator is still there")
 		}
 	})
@@ -281,7 +263,7 @@ func noSecrets(t *testing.T, out string, id *devkeys.Identity) {
 }
 
 func TestStartFailsOnBusyPort(t *testing.T) {
-	if err := checkPlatform(); err != nil {
+	if err := emulator.CheckPlatform(); err != nil {
 		t.Skip(err)
 	}
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
@@ -302,7 +284,7 @@ func TestStartFailsOnBusyPort(t *testing.T) {
 		{"-runtime-api-addr", func(s *Stack) { s.RuntimeAPIAddr = busy.Addr().String() }},
 	} {
 		t.Run(tc.flag, func(t *testing.T) {
-			out := &syncBuffer{}
+			out := &emulator.Buffer{}
 			s := newTestStack(devkeys.ModePublicKey, keysDir, filepath.Join(t.TempDir(), "bin"), out)
 			tc.set(s)
 			t.Cleanup(s.Stop)

@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package devstack
+package emulator
 
 import "syscall"
 
@@ -14,7 +14,8 @@ type child struct{ pid int }
 // childProcesses finds nothing outside Linux (see child).
 func childProcesses(int) []child { return nil }
 
-func (child) kill() {}
+func (child) kill()      {}
+func (child) gone() bool { return true }
 
-// isZombie cannot tell outside Linux; a zombie then counts as existing.
+// isZombie cannot tell outside Linux; a zombie then counts as alive.
 func isZombie(int) bool { return false }

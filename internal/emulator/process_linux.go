@@ -1,4 +1,4 @@
-package devstack
+package emulator
 
 import (
 	"os"
@@ -7,9 +7,11 @@ import (
 	"syscall"
 )
 
-// setParentDeathSignal has the kernel send the emulator SIGTERM should we
-// die without stopping it (kill -9, a crash), so that it does not outlive
-// us holding its ports.
+// setParentDeathSignal has the kernel send the emulator SIGTERM should its
+// caller die without stopping it (kill -9, a crash, a test binary's
+// timeout), so that it does not outlive the caller holding its ports. (The
+// signal comes when the thread that started it ends; Go ends threads only
+// for goroutines that lock one and exit, which no caller does.)
 func setParentDeathSignal(attr *syscall.SysProcAttr) {
 	attr.Pdeathsig = syscall.SIGTERM
 }
@@ -43,11 +45,10 @@ func childProcesses(ppid int) []child {
 }
 
 // kill SIGKILLs c, and the process group it leads, if c is still the same
-// live process: it is called once the emulator is gone, for a function
-// process the emulator did not stop.
+// live process: it is called once the emulator is gone or being killed, for
+// a function process the emulator did not stop.
 func (c child) kill() {
-	st, ok := readStat(c.pid)
-	if !ok || st.start != c.start || st.state == "Z" {
+	if c.gone() {
 		return
 	}
 	if c.pgid == c.pid {
@@ -56,12 +57,20 @@ func (c child) kill() {
 	_ = syscall.Kill(c.pid, syscall.SIGKILL)
 }
 
+// gone reports whether c has exited (a zombie has) or its pid now names
+// another process.
+func (c child) gone() bool {
+	st, ok := readStat(c.pid)
+	return !ok || st.start != c.start || st.state == "Z"
+}
+
 // isZombie reports whether pid has exited and waits to be reaped.
 func isZombie(pid int) bool {
 	st, ok := readStat(pid)
 	return ok && st.state == "Z"
 }
 
+// stat holds the fields of /proc/PID/stat that are used here.
 type stat struct {
 	state      string
 	ppid, pgid int

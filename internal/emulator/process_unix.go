@@ -1,19 +1,20 @@
 //go:build unix
 
-package devstack
+package emulator
 
 import (
 	"os/exec"
 	"syscall"
 )
 
-// checkPlatform reports whether the stack can run here: it needs process
-// groups to stop the emulator and the function together.
-func checkPlatform() error { return nil }
+// CheckPlatform reports whether the emulator can be run and stopped here:
+// it needs process groups (Linux or macOS).
+func CheckPlatform() error { return nil }
 
 // setProcessGroup makes cmd the leader of a new process group, so that a
-// terminal's Ctrl-C (sent to our group) does not reach it before we stop it,
-// and so that one signal reaches it and whatever it started in its group.
+// terminal's Ctrl-C (sent to the caller's group) does not reach it before
+// its caller stops it, and so that one signal reaches it and whatever it
+// started in its group.
 func setProcessGroup(cmd *exec.Cmd) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
@@ -27,9 +28,10 @@ func signalGroup(pid int, sig syscall.Signal) {
 	_ = syscall.Kill(-pid, sig)
 }
 
-// processExists reports whether pid names a process that has not been
-// reaped (a zombie counts as gone: it runs nothing and holds no port).
-func processExists(pid int) bool {
+// Alive reports whether pid names a process that has not exited. A zombie
+// counts as gone: it runs nothing and holds no port. Tests use it to check
+// that Stop left nothing behind.
+func Alive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
