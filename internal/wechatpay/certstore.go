@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 )
@@ -285,7 +284,7 @@ func decodeCertificates(body []byte, apiv3Key string) ([]*x509.Certificate, erro
 		if err != nil {
 			return nil, fmt.Errorf("certificate %d (serial_no %q): %w", i, item.SerialNo, err)
 		}
-		if got := SerialOf(c); !strings.EqualFold(item.SerialNo, got) {
+		if got := SerialOf(c); NormalizeSerial(item.SerialNo) != got {
 			return nil, fmt.Errorf("certificate %d: serial_no %q is not the certificate's serial %s", i, item.SerialNo, got)
 		}
 		certs = append(certs, c)

@@ -452,3 +452,29 @@ func TestFailoverAlternatesAndKeepsWeChatPaysAnswer(t *testing.T) {
 		t.Errorf("primary %d calls, trace %+v; want primary, backup, primary", primary.calls.Load(), tr)
 	}
 }
+
+// WeChat Pay pads certificate serials to 40 hex digits; a serial whose first
+// digit is 0 must still name its certificate.
+func TestCertificateSerialWithLeadingZero(t *testing.T) {
+	keys(t)
+	now := time.Now()
+	serial, _ := new(big.Int).SetString("0A1B2C3D4E5F60718293A4B5C6D7E8F901234567", 16)
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "Tenpay"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &platformKey.PublicKey, platformKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	v := NewCertificateVerifier([]*x509.Certificate{c}, nil)
+	msg := answerMessage("1", "n", []byte("{}"))
+	d := sha256.Sum256(msg)
+	sig, _ := rsa.SignPKCS1v15(rand.Reader, platformKey, crypto.SHA256, d[:])
+	for _, header := range []string{"0A1B2C3D4E5F60718293A4B5C6D7E8F901234567", "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567", "A1B2C3D4E5F60718293A4B5C6D7E8F901234567"} {
+		if err := v.Verify(context.Background(), header, msg, base64.StdEncoding.EncodeToString(sig)); err != nil {
+			t.Errorf("Wechatpay-Serial %s: %v", header, err)
+		}
+	}
+	if got := NormalizeSerial("000"); got != "0" {
+		t.Errorf("NormalizeSerial(000) = %q", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ParsePrivateKey reads an RSA private key from PEM, PKCS#8 ("PRIVATE KEY",
@@ -84,5 +85,16 @@ func ParseCertificate(pemText string) (*x509.Certificate, error) {
 }
 
 // SerialOf renders a certificate's serial number as WeChat Pay writes it in
-// Wechatpay-Serial: upper-case hexadecimal.
+// Wechatpay-Serial: upper-case hexadecimal (without leading zeros; compare
+// with NormalizeSerial, since WeChat Pay pads serials to a fixed width).
 func SerialOf(c *x509.Certificate) string { return fmt.Sprintf("%X", c.SerialNumber) }
+
+// NormalizeSerial puts a hexadecimal certificate serial in SerialOf's form:
+// upper case, leading zeros dropped, so "0a1b" and "A1B" name one certificate.
+func NormalizeSerial(serial string) string {
+	s := strings.TrimLeft(strings.ToUpper(serial), "0")
+	if s == "" && serial != "" {
+		return "0"
+	}
+	return s
+}

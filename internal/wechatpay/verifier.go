@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -76,7 +75,7 @@ func (v *CertificateVerifier) Serials() []string {
 
 // Verify implements Verifier.
 func (v *CertificateVerifier) Verify(_ context.Context, serial string, message []byte, signature string) error {
-	c, ok := v.certs[strings.ToUpper(serial)]
+	c, ok := v.certs[NormalizeSerial(serial)]
 	if !ok {
 		return fmt.Errorf("serial %q: %w", serial, ErrUnknownSerial)
 	}
