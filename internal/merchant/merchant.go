@@ -73,7 +73,8 @@ func parse(secretString string, store *wechatpay.CertificateStore) (*Merchant, e
 
 	m := &Merchant{Credentials: wechatpay.Credentials{
 		MchID:    strings.TrimSpace(s.MchID),
-		SerialNo: strings.ToUpper(strings.TrimSpace(s.MerchantSerialNo)),
+		// Sent exactly as configured: WeChat Pay compares serial_no as given.
+		SerialNo: strings.TrimSpace(s.MerchantSerialNo),
 	}}
 	if s.PrivateKey != "" {
 		key, err := wechatpay.ParsePrivateKey(s.PrivateKey)

@@ -38,7 +38,7 @@ func TestParse(t *testing.T) {
 	certPEM := pemOf(t, "CERTIFICATE", certDER)
 
 	base := func(edit func(s *Secret)) string {
-		s := Secret{MchID: "1900000001", MerchantSerialNo: "5157f09efdc096de15ebe81a47057a7232f1b8e1", PrivateKey: pkcs8PEM,
+		s := Secret{MchID: "1900000001", MerchantSerialNo: " 5157F09EFDC096DE15EBE81A47057A7232F1B8E1\n", PrivateKey: pkcs8PEM,
 			WechatpayPublicKeyID: "PUB_KEY_ID_01", WechatpayPublicKey: pubPEM}
 		if edit != nil {
 			edit(&s)
