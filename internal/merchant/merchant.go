@@ -72,7 +72,7 @@ func parse(secretString string, store *wechatpay.CertificateStore) (*Merchant, e
 	missing("private_key", s.PrivateKey)
 
 	m := &Merchant{Credentials: wechatpay.Credentials{
-		MchID:    strings.TrimSpace(s.MchID),
+		MchID: strings.TrimSpace(s.MchID),
 		// Sent exactly as configured: WeChat Pay compares serial_no as given.
 		SerialNo: strings.TrimSpace(s.MerchantSerialNo),
 	}}
