@@ -268,7 +268,9 @@ func parseDirect(payload []byte) (Request, error) {
 		if q[0] != '{' || json.Unmarshal(q, &nested) != nil {
 			return Request{}, &EventError{Field: "query", Message: "query must be a JSON object"}
 		}
-		// A field given both flat and in query counts as given twice.
+		// A field given both flat and in query counts as given twice. The
+		// SDKs put openid beside query; inside it is taken too.
+		addJSON(req.Params, ParamOpenID, nested.OpenID)
 		addJSON(req.Params, ParamPlanID, nested.PlanID)
 		addJSON(req.Params, ParamContractStatus, nested.ContractStatus)
 		addJSON(req.Params, ParamOffset, nested.Offset)

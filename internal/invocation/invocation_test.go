@@ -161,6 +161,12 @@ func TestParseShapes(t *testing.T) {
 			params: Params{"openid": str("o1"), "plan_id": str("p"), "contract_status": str("ALL"), "offset": str("40"), "limit": str("20")},
 		},
 		{
+			name:    "direct: openid inside query",
+			payload: []byte(`{"query":{"openid":"o2","plan_id":"p"}}`),
+			shape:   ShapeDirect, method: "GET", routeFound: true,
+			params: Params{"openid": str("o2"), "plan_id": str("p")},
+		},
+		{
 			name:    "direct: flat and nested both given counts twice",
 			payload: []byte(`{"openid":"o1","limit":10,"query":{"limit":20}}`),
 			shape:   ShapeDirect, method: "GET", routeFound: true,
