@@ -252,8 +252,7 @@ func TestStaleSecretServedWhenSecretsManagerFails(t *testing.T) {
 	if a := s.callHTTP(httpV2(t, goodQuery)); a.StatusCode != 200 {
 		t.Fatalf("with Secrets Manager failing: %d %s", a.StatusCode, a.Body)
 	}
-	out := s.output.String()
-	if !strings.Contains(out, `"secret":"stale"`) || !strings.Contains(out, "using the last good merchant secret") {
+	if out, ok := s.waitOutput(`"secret":"stale"`, "using the last good merchant secret"); !ok {
 		t.Errorf("no stale-secret warning in the log:\n%s", out)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/campuspay/contracts/internal/wechatpaysim"
 )
@@ -215,17 +216,41 @@ func TestPagingThroughEverything(t *testing.T) {
 }
 
 // checkOneLineEach asserts that n invocations wrote exactly n summary lines
-// and n EMF metrics lines, each a JSON object on a line of its own.
+// and n EMF metrics lines, each a JSON object on a line of its own. The
+// last lines may still be in the emulator's pipe: it waits (at most 5 s)
+// for the counts to reach n.
 func checkOneLineEach(t *testing.T, s *stack, n int) {
 	t.Helper()
-	summaries, metrics := 0, 0
-	for _, line := range strings.Split(s.output.String(), "\n") {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		summaries, metrics, bad := countLines(s.output.String())
+		if bad != "" {
+			t.Errorf("a function line is not one JSON object: %q", bad)
+			return
+		}
+		if summaries == n && metrics == n {
+			return
+		}
+		if summaries > n || metrics > n || time.Now().After(deadline) {
+			t.Errorf("%d invocations wrote %d summary and %d metrics lines", n, summaries, metrics)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// countLines counts the function's summary and EMF lines in out; bad is the
+// first line of the function's that is not a JSON object.
+func countLines(out string) (summaries, metrics int, bad string) {
+	for _, line := range strings.Split(out, "\n") {
 		if !strings.HasPrefix(line, "{") {
 			continue // the emulator's own lines
 		}
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Errorf("a function line is not one JSON object: %q", line)
+			if !strings.HasSuffix(out, line) { // a line still being written is not bad
+				return 0, 0, line
+			}
 			continue
 		}
 		switch {
@@ -235,7 +260,5 @@ func checkOneLineEach(t *testing.T, s *stack, n int) {
 			summaries++
 		}
 	}
-	if summaries != n || metrics != n {
-		t.Errorf("%d invocations wrote %d summary and %d metrics lines", n, summaries, metrics)
-	}
+	return summaries, metrics, ""
 }

@@ -360,3 +360,20 @@ func TestSecretScanFindsPlantedSecrets(t *testing.T) {
 		t.Errorf("the scan missed planted secrets: %v", got)
 	}
 }
+
+// waitOutput waits (at most 5 s) until the function's output holds every one
+// of subs: its log lines reach us through the emulator's pipe, after the
+// answer. It returns the output and whether all were found.
+func (s *stack) waitOutput(subs ...string) (string, bool) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out := s.output.String()
+		if contains(out, subs...) {
+			return out, true
+		}
+		if time.Now().After(deadline) {
+			return out, false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
