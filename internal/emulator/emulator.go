@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -366,10 +367,33 @@ func executable(path string) (string, error) {
 
 // freeAddr checks that port can be listened on at 127.0.0.1 and returns
 // the address, or for port 0 a free port picked now.
+//
+// The emulator binds its ports itself, so a port picked here is free only
+// when picked. Letting the kernel pick (port 0) makes the race likely: a
+// port just released is soon handed to the next caller, such as another
+// test package starting its own emulator at the same moment. So port 0 is
+// drawn at random below Linux's ephemeral range (32768 and up), where the
+// kernel hands out nothing by itself and two callers rarely meet.
 func freeAddr(port int) (string, error) {
 	if port < 0 || port > 65535 {
 		return "", fmt.Errorf("bad port %d", port)
 	}
+	if port != 0 {
+		return listenable(port)
+	}
+	const lo, hi = 20000, 32767
+	var lastErr error
+	for range 50 {
+		addr, err := listenable(lo + rand.IntN(hi-lo+1))
+		if err == nil {
+			return addr, nil
+		}
+		lastErr = err
+	}
+	return "", fmt.Errorf("no free port in %d-%d: %w", lo, hi, lastErr)
+}
+
+func listenable(port int) (string, error) {
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		return "", err

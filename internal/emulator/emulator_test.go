@@ -191,6 +191,10 @@ func TestEmulator(t *testing.T) {
 		if status, body := invoke(t, p, `{}`); status != http.StatusBadGateway {
 			t.Errorf("invoke: %d %s, want 502\n%s", status, body, out.String())
 		}
+		// Its output comes through the emulator's pipe, maybe after the answer.
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), "function: cannot start") && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
 		if !strings.Contains(out.String(), "function: cannot start") {
 			t.Errorf("the bootstrap's output is not in the emulator's:\n%s", out.String())
 		}
