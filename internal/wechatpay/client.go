@@ -1,6 +1,7 @@
 package wechatpay
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -246,7 +247,7 @@ func (c *Client) once(ctx context.Context, cred *Credentials, v Verifier, base, 
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes
 	}
-	body, err := io.ReadAll(io.LimitReader(httpResp.Body, limit+1))
+	body, err := readBody(httpResp, limit)
 	if err != nil {
 		return nil, &TransportError{Err: fmt.Errorf("read answer: %w", redactURL(err))}
 	}
@@ -267,6 +268,20 @@ func (c *Client) once(ctx context.Context, cred *Credentials, v Verifier, base, 
 		return nil, decodeAPIError(httpResp.StatusCode, requestID, body, signed)
 	}
 	return &Response{Status: httpResp.StatusCode, Header: httpResp.Header, Body: body, RequestID: requestID}, nil
+}
+
+// readBody reads at most limit+1 bytes of the answer (one more than allowed,
+// to tell an oversized answer). With a Content-Length it reads into one
+// buffer of that size, rather than growing one from 512 bytes.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	r := io.LimitReader(resp.Body, limit+1)
+	if n := resp.ContentLength; n > 0 && n <= limit {
+		var buf bytes.Buffer
+		buf.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead spare to see EOF without growing
+		_, err := buf.ReadFrom(r)
+		return buf.Bytes(), err
+	}
+	return io.ReadAll(r)
 }
 
 // authorize signs one request and renders its Authorization header.
