@@ -119,13 +119,25 @@ func (s *Server) write(w http.ResponseWriter, a answer, f Fault) {
 			ts -= int64((10 * time.Minute).Seconds())
 		}
 		nonce := randomString(32, upperAlphanumeric)
-		sig, err := signAnswer(sg.key, strconv.FormatInt(ts, 10), nonce, a.body)
+		reuse := s.reuseSignatures && !f.StaleTimestamp
+		var sig []byte
+		var err error
+		if reuse {
+			ts, nonce, sig = s.reusedSignature(sg.serial, a.body, ts, nonce)
+		}
+		if sig == nil {
+			sig, err = signAnswer(sg.key, strconv.FormatInt(ts, 10), nonce, a.body)
+			if err == nil && reuse {
+				s.keepSignature(sg.serial, a.body, ts, nonce, sig)
+			}
+		}
 		if err != nil { // only with a broken key; say so unsigned, as a gateway would
 			w.WriteHeader(http.StatusInternalServerError)
 			_, _ = w.Write(errorAnswer(http.StatusInternalServerError, "SYSTEM_ERROR", "the simulator could not sign its answer").body)
 			return
 		}
 		if f.BadSignature {
+			sig = slices.Clone(sig) // never corrupt a kept signature
 			sig[len(sig)/2] ^= 0x01
 		}
 		signature := base64.StdEncoding.EncodeToString(sig)
@@ -146,6 +158,42 @@ func (s *Server) write(w http.ResponseWriter, a answer, f Fault) {
 	}
 	w.WriteHeader(a.status)
 	_, _ = w.Write(a.body)
+}
+
+// signatureReuse is how long a kept signature is reused (ReuseSignatures):
+// well inside the 5 minutes a client accepts.
+const signatureReuse = time.Minute
+
+// keptSignature is an answer signature kept for ReuseSignatures.
+type keptSignature struct {
+	ts    int64
+	nonce string
+	sig   []byte
+}
+
+func signatureKey(serial string, body []byte) [32]byte {
+	return sha256.Sum256(append([]byte(serial+"\n"), body...))
+}
+
+// reusedSignature returns a kept signature of body by serial, less than
+// signatureReuse old, or sig nil with ts and nonce as given.
+func (s *Server) reusedSignature(serial string, body []byte, ts int64, nonce string) (int64, string, []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.kept[signatureKey(serial, body)]
+	if !ok || time.Duration(ts-k.ts)*time.Second >= signatureReuse {
+		return ts, nonce, nil
+	}
+	return k.ts, k.nonce, k.sig
+}
+
+func (s *Server) keepSignature(serial string, body []byte, ts int64, nonce string, sig []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kept == nil {
+		s.kept = map[[32]byte]keptSignature{}
+	}
+	s.kept[signatureKey(serial, body)] = keptSignature{ts: ts, nonce: nonce, sig: sig}
 }
 
 // signAnswer signs "<timestamp>\n<nonce>\n<body>\n" with RSA PKCS#1 v1.5

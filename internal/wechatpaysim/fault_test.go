@@ -272,3 +272,26 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("%d records, want %d", got, n)
 	}
 }
+
+// TestReuseSignatures: with ReuseSignatures the same answer carries the same
+// signature (still valid), and a fault never corrupts the kept one.
+func TestReuseSignatures(t *testing.T) {
+	id := newIdentity(t)
+	f := newFixture(t, id, wechatpaysim.Config{Identity: id, ReuseSignatures: true})
+	var sigs []string
+	for range 2 {
+		resp, body := f.do(call{target: demoTarget})
+		mustVerify(t, id, resp, body)
+		sigs = append(sigs, resp.Header.Get("Wechatpay-Signature"))
+	}
+	if sigs[0] != sigs[1] {
+		t.Error("the same answer was signed twice")
+	}
+	f.sim.Push(wechatpaysim.Fault{BadSignature: true})
+	resp, body := f.do(call{target: demoTarget})
+	if _, err := verifyAnswer(id, resp.Header, body); err == nil {
+		t.Error("BadSignature verified")
+	}
+	resp, body = f.do(call{target: demoTarget})
+	mustVerify(t, id, resp, body)
+}

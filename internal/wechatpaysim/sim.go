@@ -87,6 +87,11 @@ type Config struct {
 	// Now is the server's clock, for request timestamps, nonce memory and
 	// answer timestamps. Default time.Now.
 	Now func() time.Time
+	// ReuseSignatures signs each distinct answer once a minute and resends
+	// that signature, timestamp and nonce meanwhile, so that a measurement
+	// of the client (cmd/coldstart) does not count the simulator's own RSA
+	// signature. Requests are still verified in full.
+	ReuseSignatures bool
 }
 
 // Request is what the simulator received, as Requests reports it.
@@ -115,7 +120,10 @@ type Server struct {
 	now           func() time.Time
 	contracts     map[seedKey][]Contract // read-only after New
 
+	reuseSignatures bool
+
 	mu       sync.Mutex
+	kept     map[[32]byte]keptSignature // ReuseSignatures: by serial and body
 	signMode SignMode
 	faults   []Fault
 	requests []Request
@@ -140,12 +148,13 @@ func New(cfg Config) *Server {
 		now = time.Now
 	}
 	return &Server{
-		id:            id,
-		requireSerial: cfg.RequireSerialHeader,
-		now:           now,
-		contracts:     seed(id.MchID),
-		signMode:      cfg.SignMode,
-		nonces:        map[string]time.Time{},
+		id:              id,
+		requireSerial:   cfg.RequireSerialHeader,
+		reuseSignatures: cfg.ReuseSignatures,
+		now:             now,
+		contracts:       seed(id.MchID),
+		signMode:        cfg.SignMode,
+		nonces:          map[string]time.Time{},
 	}
 }
 
