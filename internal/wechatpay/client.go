@@ -227,7 +227,7 @@ func (c *Client) once(ctx context.Context, cred *Credentials, v Verifier, base, 
 		return nil, &TransportError{Err: fmt.Errorf("build request: %w", err)}
 	}
 	// Sign the request target exactly as it goes on the wire.
-	auth, err := c.authorize(cred, http.MethodGet, req.URL.RequestURI(), "")
+	auth, err := c.authorize(cred, http.MethodGet, req.URL.RequestURI())
 	if err != nil {
 		return nil, &TransportError{Err: err}
 	}
@@ -284,11 +284,12 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-// authorize signs one request and renders its Authorization header.
-func (c *Client) authorize(cred *Credentials, method, pathAndQuery, body string) (string, error) {
+// authorize signs one request (a GET: no body) and renders its
+// Authorization header.
+func (c *Client) authorize(cred *Credentials, method, pathAndQuery string) (string, error) {
 	timestamp := strconv.FormatInt(c.now().Unix(), 10)
 	nonce := newNonce()
-	sig, err := cred.Signer.Sign(requestMessage(method, pathAndQuery, timestamp, nonce, body))
+	sig, err := cred.Signer.Sign(requestMessage(method, pathAndQuery, timestamp, nonce, nil))
 	if err != nil {
 		return "", err
 	}

@@ -40,19 +40,24 @@ func (s *RSASigner) Sign(message []byte) (string, error) {
 // requestMessage is the text an APIv3 request signature covers:
 // method, path with query exactly as sent, timestamp, nonce and body, each
 // followed by a newline.
-func requestMessage(method, pathAndQuery, timestamp, nonce, body string) []byte {
-	b := make([]byte, 0, len(method)+len(pathAndQuery)+len(timestamp)+len(nonce)+len(body)+5)
-	b = append(b, method...)
-	b = append(b, '\n')
-	b = append(b, pathAndQuery...)
-	b = append(b, '\n')
-	b = append(b, timestamp...)
-	b = append(b, '\n')
-	b = append(b, nonce...)
-	b = append(b, '\n')
+func requestMessage(method, pathAndQuery, timestamp, nonce string, body []byte) []byte {
+	return signedText(body, method, pathAndQuery, timestamp, nonce)
+}
+
+// signedText is the form of every text WeChat Pay signs: each part, then the
+// body, each followed by a newline.
+func signedText(body []byte, parts ...string) []byte {
+	n := len(body) + len(parts) + 1
+	for _, p := range parts {
+		n += len(p)
+	}
+	b := make([]byte, 0, n)
+	for _, p := range parts {
+		b = append(b, p...)
+		b = append(b, '\n')
+	}
 	b = append(b, body...)
-	b = append(b, '\n')
-	return b
+	return append(b, '\n')
 }
 
 // authorization renders the Authorization header of a signed request.

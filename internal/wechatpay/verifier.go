@@ -115,12 +115,5 @@ func verifyRSA(key *rsa.PublicKey, message []byte, signature string) error {
 // answerMessage is the text an answer signature covers: timestamp, nonce and
 // the body's raw bytes, each followed by a newline.
 func answerMessage(timestamp, nonce string, body []byte) []byte {
-	b := make([]byte, 0, len(timestamp)+len(nonce)+len(body)+3)
-	b = append(b, timestamp...)
-	b = append(b, '\n')
-	b = append(b, nonce...)
-	b = append(b, '\n')
-	b = append(b, body...)
-	b = append(b, '\n')
-	return b
+	return signedText(body, timestamp, nonce)
 }
