@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"sync"
 	"testing"
@@ -141,20 +140,19 @@ func floorNsPerOp(b *testing.B) float64 {
 // BenchmarkInvocation measures one warm invocation end to end, in process:
 // a fixture's raw bytes into (*contracts.Service).Invoke and the answer
 // bytes out, with the real WeChat Pay client (real signer and verifier)
-// over main's http.Client, kept alive to a loopback httptest upstream that
-// answers a pre-signed body, and a warm secret cache. x-floor is its ns/op
-// over BenchmarkFloor's: the target is 1.08 or less.
+// over main's http.Client, kept alive to a loopback upstream (rawServer)
+// that answers a pre-signed body, and a warm secret cache. x-floor is its
+// ns/op over BenchmarkFloor's: the target is 1.08 or less.
 //
 // ns/op and allocs/op include the upstream's side of the loopback HTTP
-// exchange (net/http's server, in the same process); BenchmarkLoopback
+// exchange (a socket read and write, in the same process); BenchmarkLoopback
 // measures that exchange alone.
 func BenchmarkInvocation(b *testing.B) {
 	floor := floorNsPerOp(b)
 	for _, s := range shapes {
 		b.Run(s.name, func(b *testing.B) {
 			up := newPresignedUpstream(b)
-			srv := httptest.NewServer(up)
-			b.Cleanup(srv.Close)
+			srv := newRawServer(b, up)
 			svc, _ := newService(b, srv.URL, newHTTPClient(nil))
 			ctx := invocationContext(b)
 			payload := fixture(b, s.fixture)
@@ -185,8 +183,7 @@ func BenchmarkInvocation(b *testing.B) {
 // spends on the network instead.
 func BenchmarkLoopback(b *testing.B) {
 	up := newPresignedUpstream(b)
-	srv := httptest.NewServer(up)
-	b.Cleanup(srv.Close)
+	srv := newRawServer(b, up)
 	hc := newHTTPClient(nil)
 	get := func() error {
 		resp, err := hc.Get(srv.URL + requestTarget)
@@ -215,8 +212,7 @@ func BenchmarkLoopback(b *testing.B) {
 // this minus BenchmarkFloor and BenchmarkLoopback is the client's.
 func BenchmarkClientGet(b *testing.B) {
 	up := newPresignedUpstream(b)
-	srv := httptest.NewServer(up)
-	b.Cleanup(srv.Close)
+	srv := newRawServer(b, up)
 	cache, _ := warmCache(b)
 	m, _, err := cache.Get(context.Background())
 	if err != nil {

@@ -249,6 +249,26 @@ func (u *presignedUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(u.body)
 }
 
+// render is the whole HTTP/1.1 answer of a, status line to body, with the
+// headers ServeHTTP writes.
+func (u *presignedUpstream) render(a *signedAnswer) []byte {
+	var b []byte
+	b = append(b, "HTTP/1.1 200 OK\r\n"...)
+	for _, h := range [...]struct{ name, value string }{
+		{"Content-Type", contentTypeJSON[0]},
+		{"Content-Length", u.length[0]},
+		{"Request-Id", upstreamRequestID[0]},
+		{"Wechatpay-Timestamp", a.timestamp[0]},
+		{"Wechatpay-Nonce", a.nonce[0]},
+		{"Wechatpay-Signature", a.signature[0]},
+		{"Wechatpay-Serial", a.serialNo[0]},
+	} {
+		b = append(b, h.name+": "+h.value+"\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	return append(b, u.body...)
+}
+
 // newHTTPClient is the http.Client main builds; roots, when not nil,
 // trusts an httptest TLS server.
 func newHTTPClient(roots *x509.CertPool) *http.Client { return wechatpay.NewHTTPClient(roots) }
