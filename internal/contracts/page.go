@@ -2,6 +2,7 @@ package contracts
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/campuspay/contracts/internal/contractquery"
+	"github.com/campuspay/contracts/internal/jsonr"
 	"github.com/campuspay/contracts/internal/jsonw"
 )
 
@@ -16,14 +18,41 @@ import (
 // the raw JSON string it sent, or nil when it sent null or nothing (written
 // as null: every key is always present).
 type Contract struct {
-	ContractID      rawString `json:"contract_id"`
-	MchID           rawString `json:"mchid"`
-	AppID           rawString `json:"appid"`
-	OpenID          rawString `json:"openid"`
-	PlanID          rawString `json:"plan_id"`
-	ContractStatus  rawString `json:"contract_status"`
-	CreateTime      rawString `json:"create_time"`
-	OutContractCode rawString `json:"out_contract_code"`
+	ContractID      rawString
+	MchID           rawString
+	AppID           rawString
+	OpenID          rawString
+	PlanID          rawString
+	ContractStatus  rawString
+	CreateTime      rawString
+	OutContractCode rawString
+}
+
+// contractKeys are WeChat Pay's names of a Contract's fields.
+var contractKeys = [...]string{"contract_id", "mchid", "appid", "openid", "plan_id", "contract_status", "create_time", "out_contract_code"}
+
+// field returns the field named by key (matched as encoding/json matches
+// keys, see jsonr.Match), or nil.
+func (c *Contract) field(key []byte) *rawString {
+	switch jsonr.Match(key, contractKeys[:]...) {
+	case 0:
+		return &c.ContractID
+	case 1:
+		return &c.MchID
+	case 2:
+		return &c.AppID
+	case 3:
+		return &c.OpenID
+	case 4:
+		return &c.PlanID
+	case 5:
+		return &c.ContractStatus
+	case 6:
+		return &c.CreateTime
+	case 7:
+		return &c.OutContractCode
+	}
+	return nil
 }
 
 // rawString is one JSON string value exactly as WeChat Pay sent it (quotes
@@ -34,22 +63,14 @@ type Contract struct {
 // which saves the 160 small allocations of a full page.
 type rawString []byte
 
-var errNotString = errors.New("a contract field is not a string")
-
-// UnmarshalJSON implements json.Unmarshaler. The decoder has checked that b
-// is valid JSON; it must be a string (of valid UTF-8, since it is passed on
-// as it is) or null.
-func (r *rawString) UnmarshalJSON(b []byte) error {
-	switch {
-	case len(b) == 4 && string(b) == "null":
-		*r = nil
-	case len(b) >= 2 && b[0] == '"' && utf8.Valid(b):
-		*r = b
-	default:
-		return errNotString
-	}
-	return nil
-}
+// Errors of a body that is valid JSON but not a contract list.
+var (
+	errNotObject  = errors.New("the answer is not a JSON object")
+	errDataKind   = errors.New("data is not an array of objects")
+	errNotString  = errors.New("a contract field is not a string of valid UTF-8")
+	errTotalCount = errors.New("total_count is not an integer")
+	errNotJSON    = errors.New("the answer is not valid JSON")
+)
 
 // Page is the success body of the contract.
 type Page struct {
@@ -69,19 +90,122 @@ type Links struct {
 	Prev *string
 }
 
-// upstreamPage is WeChat Pay's answer; its links are dropped, since they
-// point at WeChat Pay.
+// upstreamPage is what normalize reads of WeChat Pay's answer; its links
+// are dropped, since they point at WeChat Pay.
 type upstreamPage struct {
-	Data       []Contract `json:"data"`
-	TotalCount *int       `json:"total_count"`
+	Data       []Contract
+	TotalCount *int
+}
+
+// decodePage reads WeChat Pay's answer. It is read with jsonr rather than
+// encoding/json, on every warm invocation's path, with encoding/json's
+// outcome: the same syntax check of the whole body, keys matched the same
+// way, the later of two equal keys winning, null as absent, and a value of
+// the wrong type an error.
+func decodePage(body []byte) (upstreamPage, error) {
+	var up upstreamPage
+	r := jsonr.NewReader(body)
+	var kindErr error
+	switch r.Peek() {
+	case jsonr.Null:
+		r.Skip()
+	case jsonr.Object:
+		for key := range r.Members() {
+			switch jsonr.Match(key, "data", "total_count") {
+			case 0:
+				data, err := readContracts(r)
+				up.Data = data
+				kindErr = cmp.Or(kindErr, err)
+			case 1:
+				n, err := readCount(r)
+				up.TotalCount = n
+				kindErr = cmp.Or(kindErr, err)
+			}
+		}
+	default:
+		r.Skip()
+		kindErr = errNotObject
+	}
+	if err := r.Finish(); err != nil {
+		return upstreamPage{}, fmt.Errorf("%w: %w", errNotJSON, err)
+	}
+	if kindErr != nil {
+		return upstreamPage{}, kindErr
+	}
+	return up, nil
+}
+
+// readContracts reads data: null, or an array of contracts (each an object
+// or null). A value of the wrong type is skipped and reported.
+func readContracts(r *jsonr.Reader) ([]Contract, error) {
+	switch r.Peek() {
+	case jsonr.Null:
+		r.Skip()
+		return nil, nil
+	case jsonr.Array:
+	default:
+		r.Skip()
+		return nil, errDataKind
+	}
+	data := make([]Contract, 0, 20) // WeChat Pay's default page
+	var kindErr error
+	for range r.Elements() {
+		data = append(data, Contract{})
+		c := &data[len(data)-1]
+		switch r.Peek() {
+		case jsonr.Null:
+			continue
+		case jsonr.Object:
+		default:
+			kindErr = errDataKind
+			continue
+		}
+		for key := range r.Members() {
+			f := c.field(key)
+			if f == nil {
+				continue
+			}
+			switch r.Peek() {
+			case jsonr.Null:
+				r.Skip()
+				*f = nil
+			case jsonr.String:
+				*f = r.RawString()
+				if !utf8.Valid(*f) {
+					kindErr = errNotString
+				}
+			default:
+				kindErr = errNotString
+			}
+		}
+	}
+	return data, kindErr
+}
+
+// readCount reads total_count: null, or an integer that fits an int.
+func readCount(r *jsonr.Reader) (*int, error) {
+	switch r.Peek() {
+	case jsonr.Null:
+		r.Skip()
+		return nil, nil
+	case jsonr.Number:
+		n, err := strconv.Atoi(string(r.Number()))
+		if err != nil {
+			return nil, errTotalCount
+		}
+		return &n, nil
+	default:
+		r.Skip()
+		return nil, errTotalCount
+	}
 }
 
 // normalize turns WeChat Pay's verified answer into the contract's page.
 // offset and limit are the ones used; basePath is the path links are built
 // on. The page refers to body, which must not change until it is written.
 func normalize(body []byte, q contractquery.Query, basePath string) (*Page, error) {
-	var up upstreamPage
-	if err := json.Unmarshal(body, &up); err != nil {
+	up, err := decodePage(body)
+	if err != nil {
 		return nil, fmt.Errorf("decode contract list: %w", err)
 	}
 	p := &Page{Data: up.Data, Offset: q.Offset, Limit: q.Limit}
