@@ -32,6 +32,9 @@ func FuzzNormalize(f *testing.F) {
 			t.Fatalf("links disagree: %+v", p)
 		}
 		out := p.AppendJSON(nil)
+		if len(out) > p.EncodedSize() {
+			t.Fatalf("AppendJSON wrote %d bytes, more than EncodedSize's %d", len(out), p.EncodedSize())
+		}
 		var back map[string]any
 		if err := json.Unmarshal(out, &back); err != nil {
 			t.Fatalf("AppendJSON wrote invalid JSON %q: %v", out, err)

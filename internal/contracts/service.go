@@ -121,7 +121,7 @@ func (s *Service) handle(ctx context.Context, payload []byte, out *outcome) (inv
 	if f != nil {
 		return req, s.failure(ctx, out, f)
 	}
-	resp := invocation.Response{Status: http.StatusOK, Header: jsonHeader(), Body: page.AppendJSON(make([]byte, 0, 512+400*len(page.Data)))}
+	resp := invocation.Response{Status: http.StatusOK, Header: jsonHeader(), Body: page.AppendJSON(make([]byte, 0, page.EncodedSize()))}
 	if requestID != "" {
 		resp.Header["X-Upstream-Request-Id"] = requestID
 	}

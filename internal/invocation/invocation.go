@@ -21,6 +21,8 @@ import (
 	"encoding/json"
 	"net/url"
 	"strings"
+
+	"github.com/campuspay/contracts/internal/jsonr"
 )
 
 // Shape names the kind of caller an invocation came from.
@@ -98,34 +100,182 @@ type EventError struct {
 func (e *EventError) Error() string { return e.Message }
 
 // rawEvent is the union of the fields of every event shape that the function
-// reads. Decoding into one struct reads the bytes once, whatever the shape.
+// reads. Reading into one struct reads the bytes once, whatever the shape.
 type rawEvent struct {
 	// REST API (1.0)
-	HTTPMethod      string              `json:"httpMethod"`
-	Path            string              `json:"path"`
-	Query           map[string]string   `json:"queryStringParameters"`
-	MultiValueQuery map[string][]string `json:"multiValueQueryStringParameters"`
-	PathParameters  map[string]string   `json:"pathParameters"`
+	HTTPMethod      string
+	Path            string
+	Query           map[string]string
+	MultiValueQuery map[string][]string
+	PathParameters  map[string]string
 	// HTTP API and Function URL (2.0)
-	Version        string `json:"version"`
-	RawPath        string `json:"rawPath"`
-	RawQueryString string `json:"rawQueryString"`
+	Version        string
+	RawPath        string
+	RawQueryString string
 	RequestContext struct {
-		DomainName string `json:"domainName"`
+		DomainName string
 		HTTP       struct {
-			Method string `json:"method"`
-		} `json:"http"`
-	} `json:"requestContext"`
+			Method string
+		}
+	}
 }
 
-// directEvent is a direct invocation: flat fields, or nested under "query".
-type directEvent struct {
-	OpenID         json.RawMessage `json:"openid"`
-	PlanID         json.RawMessage `json:"plan_id"`
-	ContractStatus json.RawMessage `json:"contract_status"`
-	Offset         json.RawMessage `json:"offset"`
-	Limit          json.RawMessage `json:"limit"`
-	Query          json.RawMessage `json:"query"`
+// eventKeys are the keys of rawEvent's fields, in AWS's spelling.
+var eventKeys = [...]string{
+	"httpMethod", "path", "queryStringParameters", "multiValueQueryStringParameters", "pathParameters",
+	"version", "rawPath", "rawQueryString", "requestContext",
+}
+
+// eventReader reads an event's fields with jsonr, on every invocation's
+// path, to encoding/json's outcome: keys matched as it matches them, the
+// later of two equal keys winning, null leaving a string as it was and
+// making a map nil, a second object for a map adding to the first.
+// mistyped records a value of the wrong type, which encoding/json would
+// refuse.
+type eventReader struct {
+	r        *jsonr.Reader
+	mistyped bool
+}
+
+// readEvent reads the fields of rawEvent from the object r is at. ok is
+// false when a field has the wrong type; r.Finish tells whether the
+// document is valid JSON.
+func readEvent(r *jsonr.Reader) (ev rawEvent, ok bool) {
+	e := eventReader{r: r}
+	for key := range r.Members() {
+		switch jsonr.Match(key, eventKeys[:]...) {
+		case 0:
+			e.str(&ev.HTTPMethod)
+		case 1:
+			e.str(&ev.Path)
+		case 2:
+			e.stringMap(&ev.Query)
+		case 3:
+			e.listMap(&ev.MultiValueQuery)
+		case 4:
+			e.stringMap(&ev.PathParameters)
+		case 5:
+			e.str(&ev.Version)
+		case 6:
+			e.str(&ev.RawPath)
+		case 7:
+			e.str(&ev.RawQueryString)
+		case 8:
+			if !e.object() {
+				continue
+			}
+			for key := range r.Members() {
+				switch jsonr.Match(key, "domainName", "http") {
+				case 0:
+					e.str(&ev.RequestContext.DomainName)
+				case 1:
+					if !e.object() {
+						continue
+					}
+					for key := range r.Members() {
+						if jsonr.Match(key, "method") == 0 {
+							e.str(&ev.RequestContext.HTTP.Method)
+						}
+					}
+				}
+			}
+		}
+	}
+	return ev, !e.mistyped
+}
+
+// object reports whether the next value is an object to read; null is
+// left to be skipped, anything else is mistyped.
+func (e *eventReader) object() bool {
+	switch e.r.Peek() {
+	case jsonr.Object:
+		return true
+	case jsonr.Null:
+	default:
+		e.mistyped = true
+	}
+	return false
+}
+
+func (e *eventReader) str(dst *string) {
+	switch e.r.Peek() {
+	case jsonr.String:
+		*dst = e.r.String()
+	case jsonr.Null:
+	default:
+		e.mistyped = true
+	}
+}
+
+func (e *eventReader) stringMap(dst *map[string]string) {
+	if e.r.Peek() == jsonr.Null {
+		e.r.Skip()
+		*dst = nil
+		return
+	}
+	if !e.object() {
+		return
+	}
+	if *dst == nil {
+		*dst = map[string]string{}
+	}
+	for key := range e.r.Members() {
+		name := string(key)
+		var v string
+		e.str(&v)
+		(*dst)[name] = v
+	}
+}
+
+func (e *eventReader) listMap(dst *map[string][]string) {
+	if e.r.Peek() == jsonr.Null {
+		e.r.Skip()
+		*dst = nil
+		return
+	}
+	if !e.object() {
+		return
+	}
+	if *dst == nil {
+		*dst = map[string][]string{}
+	}
+	for key := range e.r.Members() {
+		name := string(key)
+		switch e.r.Peek() {
+		case jsonr.Null:
+			(*dst)[name] = nil
+		case jsonr.Array:
+			list := []string{}
+			for range e.r.Elements() {
+				var v string
+				e.str(&v)
+				list = append(list, v)
+			}
+			(*dst)[name] = list
+		default:
+			e.mistyped = true
+		}
+	}
+}
+
+// directKeys are the keys of a direct invocation, "query" last.
+var directKeys = [...]string{ParamOpenID, ParamPlanID, ParamContractStatus, ParamOffset, ParamLimit, "query"}
+
+// directEvent is a direct invocation's raw values (nil when absent), in
+// the order of directKeys: flat fields, or nested under "query".
+type directEvent [len(directKeys)][]byte
+
+// readDirect reads a direct invocation's object, the later of two equal
+// keys winning.
+func readDirect(data []byte) (directEvent, error) {
+	var ev directEvent
+	r := jsonr.NewReader(data)
+	for key := range r.Members() {
+		if i := jsonr.Match(key, directKeys[:]...); i >= 0 {
+			ev[i] = r.Raw()
+		}
+	}
+	return ev, r.Finish()
 }
 
 // Parse reads an invocation's payload. It returns an *EventError when the
@@ -139,11 +289,12 @@ func Parse(payload []byte) (Request, error) {
 		}
 		return Request{}, &EventError{Field: "body", Message: "the event is not valid JSON"}
 	}
-	var ev rawEvent
-	if err := json.Unmarshal(trimmed, &ev); err != nil {
-		if !json.Valid(trimmed) {
-			return Request{}, &EventError{Field: "body", Message: "the event is not valid JSON"}
-		}
+	r := jsonr.NewReader(trimmed)
+	ev, ok := readEvent(r)
+	if r.Finish() != nil {
+		return Request{}, &EventError{Field: "body", Message: "the event is not valid JSON"}
+	}
+	if !ok {
 		// Valid JSON whose proxy fields have the wrong types: not an event
 		// AWS sends, so read it as a direct invocation, which will say
 		// what is wrong with its fields.
@@ -253,46 +404,39 @@ func routeOpenID(p Params, pathParams map[string]string, path string) bool {
 }
 
 func parseDirect(payload []byte) (Request, error) {
-	var ev directEvent
-	if err := json.Unmarshal(payload, &ev); err != nil {
+	ev, err := readDirect(payload)
+	if err != nil {
 		return Request{}, &EventError{Field: "body", Message: "the event is not valid JSON"}
 	}
 	req := Request{Shape: ShapeDirect, Method: "GET", RouteFound: true, Params: Params{}}
-	addJSON(req.Params, ParamOpenID, ev.OpenID)
-	addJSON(req.Params, ParamPlanID, ev.PlanID)
-	addJSON(req.Params, ParamContractStatus, ev.ContractStatus)
-	addJSON(req.Params, ParamOffset, ev.Offset)
-	addJSON(req.Params, ParamLimit, ev.Limit)
-	if q := bytes.TrimSpace(ev.Query); len(q) > 0 && !bytes.Equal(q, []byte("null")) {
-		var nested directEvent
-		if q[0] != '{' || json.Unmarshal(q, &nested) != nil {
-			return Request{}, &EventError{Field: "query", Message: "query must be a JSON object"}
-		}
+	ev.addTo(req.Params)
+	if q := ev[len(ev)-1]; len(q) > 0 && string(q) != "null" {
 		// A field given both flat and in query counts as given twice. The
 		// SDKs put openid beside query; inside it is taken too.
-		addJSON(req.Params, ParamOpenID, nested.OpenID)
-		addJSON(req.Params, ParamPlanID, nested.PlanID)
-		addJSON(req.Params, ParamContractStatus, nested.ContractStatus)
-		addJSON(req.Params, ParamOffset, nested.Offset)
-		addJSON(req.Params, ParamLimit, nested.Limit)
+		nested, err := readDirect(q)
+		if q[0] != '{' || err != nil {
+			return Request{}, &EventError{Field: "query", Message: "query must be a JSON object"}
+		}
+		nested.addTo(req.Params)
 	}
 	return req, nil
 }
 
+// addTo records the parameters of ev (not its query) in p.
+func (ev *directEvent) addTo(p Params) {
+	for i, name := range directKeys[:len(directKeys)-1] {
+		addJSON(p, name, ev[i])
+	}
+}
+
 // addJSON records one raw JSON value; absent and null values are not given.
-func addJSON(p Params, name string, raw json.RawMessage) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+func addJSON(p Params, name string, raw []byte) {
+	if len(raw) == 0 || string(raw) == "null" {
 		return
 	}
 	switch raw[0] {
 	case '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			p.Add(name, Value{Text: string(raw), Kind: KindOther})
-			return
-		}
-		p.Add(name, Value{Text: s})
+		p.Add(name, Value{Text: jsonr.NewReader(raw).String()})
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		p.Add(name, Value{Text: string(raw), Kind: KindNumber})
 	default:

@@ -1,7 +1,7 @@
 package wechatpay
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -247,7 +247,8 @@ func (c *Client) once(ctx context.Context, cred *Credentials, v Verifier, base, 
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes
 	}
-	body, err := readBody(httpResp, limit)
+	body, message, err := readBody(httpResp, limit,
+		httpResp.Header.Get("Wechatpay-Timestamp"), httpResp.Header.Get("Wechatpay-Nonce"))
 	if err != nil {
 		return nil, &TransportError{Err: fmt.Errorf("read answer: %w", redactURL(err))}
 	}
@@ -260,7 +261,7 @@ func (c *Client) once(ctx context.Context, cred *Credentials, v Verifier, base, 
 	// A 2xx answer must be signed. An error answer is verified when signed,
 	// and otherwise taken only for its status, code and message.
 	if ok2xx || signed {
-		if err := c.verify(ctx, v, httpResp.Header, body); err != nil {
+		if err := c.verify(ctx, v, httpResp.Header, message); err != nil {
 			return nil, &SignatureError{Status: httpResp.StatusCode, RequestID: requestID, Reason: err.Error(), Err: err}
 		}
 	}
@@ -271,17 +272,30 @@ func (c *Client) once(ctx context.Context, cred *Credentials, v Verifier, base, 
 }
 
 // readBody reads at most limit+1 bytes of the answer (one more than allowed,
-// to tell an oversized answer). With a Content-Length it reads into one
-// buffer of that size, rather than growing one from 512 bytes.
-func readBody(resp *http.Response, limit int64) ([]byte, error) {
+// to tell an oversized answer), and returns it with the message WeChat Pay
+// signs for it, "<timestamp>\n<nonce>\n<body>\n". With a Content-Length
+// it reads the body into the middle of one buffer laid out as that message,
+// so that neither is copied; body aliases message.
+func readBody(resp *http.Response, limit int64, timestamp, nonce string) (body, message []byte, err error) {
 	r := io.LimitReader(resp.Body, limit+1)
-	if n := resp.ContentLength; n > 0 && n <= limit {
-		var buf bytes.Buffer
-		buf.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead spare to see EOF without growing
-		_, err := buf.ReadFrom(r)
-		return buf.Bytes(), err
+	n := resp.ContentLength
+	if n <= 0 || n > limit {
+		body, err = io.ReadAll(r)
+		return body, answerMessage(timestamp, nonce, body), err
 	}
-	return io.ReadAll(r)
+	message = make([]byte, 0, len(timestamp)+len(nonce)+int(n)+3)
+	message = append(append(append(append(message, timestamp...), '\n'), nonce...), '\n')
+	start := len(message)
+	message = message[:start+int(n)]
+	if _, err := io.ReadFull(r, message[start:]); err != nil {
+		return nil, nil, err
+	}
+	// Read on to the end: the transport reuses the connection only once it
+	// has seen it. The length was declared, so nothing more can come.
+	if extra, err := io.Copy(io.Discard, r); err != nil || extra > 0 {
+		return nil, nil, cmp.Or(err, errors.New("answer longer than its Content-Length"))
+	}
+	return message[start:], append(message, '\n'), nil
 }
 
 // authorize signs one request (a GET: no body) and renders its
@@ -296,8 +310,9 @@ func (c *Client) authorize(cred *Credentials, method, pathAndQuery string) (stri
 	return authorization(cred.MchID, nonce, sig, timestamp, cred.SerialNo), nil
 }
 
-// verify checks an answer's signature headers, then its signature.
-func (c *Client) verify(ctx context.Context, v Verifier, h http.Header, body []byte) error {
+// verify checks an answer's signature headers, then its signature over
+// message (see readBody).
+func (c *Client) verify(ctx context.Context, v Verifier, h http.Header, message []byte) error {
 	signature := h.Get("Wechatpay-Signature")
 	timestamp := h.Get("Wechatpay-Timestamp")
 	nonce := h.Get("Wechatpay-Nonce")
@@ -320,7 +335,7 @@ func (c *Client) verify(ctx context.Context, v Verifier, h http.Header, body []b
 	if v == nil {
 		return errors.New("no verifier configured")
 	}
-	return v.Verify(ctx, serial, answerMessage(timestamp, nonce, body), signature)
+	return v.Verify(ctx, serial, message, signature)
 }
 
 func (c *Client) now() time.Time {

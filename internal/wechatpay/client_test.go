@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -379,6 +380,46 @@ func TestGetBodyLimit(t *testing.T) {
 	var ae *AnswerError
 	if !errors.As(err, &ae) {
 		t.Fatalf("err = %v; want *AnswerError", err)
+	}
+}
+
+// TestReadBodyLaysOutTheSignedMessage: with a Content-Length the body is
+// read into the middle of the message WeChat Pay signs; without one the
+// message is built from it. Either way message is answerMessage's, body is
+// the answer, and an answer longer or shorter than it said is an error.
+func TestReadBodyLaysOutTheSignedMessage(t *testing.T) {
+	const ts, nonce, answerBody = "1700000000", "0123456789ABCDEF", `{"data":[]}`
+	for _, tc := range []struct {
+		name    string
+		length  int64
+		body    string
+		wantErr bool
+	}{
+		{name: "declared", length: int64(len(answerBody)), body: answerBody},
+		{name: "chunked", length: -1, body: answerBody},
+		{name: "empty", length: 0, body: ""},
+		{name: "shorter than declared", length: int64(len(answerBody)) + 5, body: answerBody, wantErr: true},
+		{name: "longer than declared", length: int64(len(answerBody)) - 1, body: answerBody, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := &http.Response{ContentLength: tc.length, Body: io.NopCloser(strings.NewReader(tc.body))}
+			body, message, err := readBody(resp, DefaultMaxBodyBytes, ts, nonce)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("read %q with Content-Length %d: no error", tc.body, tc.length)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(body) != tc.body {
+				t.Errorf("body %q, want %q", body, tc.body)
+			}
+			if want := answerMessage(ts, nonce, []byte(tc.body)); string(message) != string(want) {
+				t.Errorf("message %q, want %q", message, want)
+			}
+		})
 	}
 }
 

@@ -28,7 +28,7 @@ func FuzzVerifyAnswer(f *testing.F) {
 		h.Set("Wechatpay-Nonce", nonce)
 		h.Set("Wechatpay-Signature", signature)
 		h.Set("Wechatpay-Serial", serial)
-		if err := c.verify(context.Background(), v, h, body); err == nil {
+		if err := c.verify(context.Background(), v, h, answerMessage(timestamp, nonce, body)); err == nil {
 			t.Fatalf("a made-up signature verified: %q", signature)
 		}
 		e := decodeAPIError(400, "rid", body, false)
