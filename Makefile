@@ -56,9 +56,10 @@ fmt-check:
 lint:
 	cfn-lint template.yaml
 
-## bench: benchmarks, benchstat-friendly (make bench > new.txt; benchstat old.txt new.txt)
+## bench: benchmarks, benchstat-friendly (make bench > new.txt; benchstat old.txt new.txt),
+## at GOMAXPROCS=1 as the function is deployed (config.GoRuntimeEnv)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./internal/... ./bench/...
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 -cpu 1 ./internal/... ./bench/...
 
 ## fuzz: each fuzzer for FUZZTIME
 fuzz:

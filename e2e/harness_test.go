@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/campuspay/contracts/internal/config"
 	"github.com/campuspay/contracts/internal/devkeys"
 	"github.com/campuspay/contracts/internal/emulator"
 	"github.com/campuspay/contracts/internal/secretsmanagerlocal"
@@ -157,7 +158,7 @@ func newStack(t *testing.T, o options) *stack {
 // and stops it (and the function) when the test ends.
 func (s *stack) start(env map[string]string) {
 	t := s.t
-	procEnv := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	procEnv := append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, config.GoRuntimeEnv...)
 	for k, v := range env {
 		procEnv = append(procEnv, k+"="+v)
 	}

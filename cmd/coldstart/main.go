@@ -54,6 +54,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/campuspay/contracts/internal/config"
 	"github.com/campuspay/contracts/internal/devkeys"
 	"github.com/campuspay/contracts/internal/emulator"
 	"github.com/campuspay/contracts/internal/secretsmanagerlocal"
@@ -191,6 +192,7 @@ func run(n, warmup int, rss bool, rssN int, simSigns bool) error {
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=10",
 		"LOG_LEVEL=info",
 	}
+	env = append(env, config.GoRuntimeEnv...) // both functions run as deployed
 	payload, err := os.ReadFile(filepath.Join(root, "events", "direct-flat.json"))
 	if err != nil {
 		return err

@@ -31,6 +31,18 @@ var Variables = []string{
 	EnvSecretID, EnvBaseURL, EnvBackupBaseURL, EnvSecretCacheTTL, EnvUpstreamTimout, EnvLogLevel, EnvMetricsNS,
 }
 
+// GoRuntimeEnv is the environment the function's Go runtime is deployed
+// with, as NAME=value: template.yaml sets it, and the local stack, the
+// end-to-end tests and the cold-start measurement start the bootstrap with
+// it. The Go runtime reads it, not this package.
+//
+// GOMAXPROCS=1: a sandbox runs one invocation at a time, and an invocation
+// is a sequence (sign, exchange, verify) with nothing to run in parallel;
+// below 1,769 MB Lambda gives it less than one vCPU anyway. A second P adds
+// nothing but cross-thread wake-ups to every network hand-off, about 5% of
+// a warm invocation (README, Performance).
+var GoRuntimeEnv = []string{"GOMAXPROCS=1"}
+
 // Defaults of the optional variables.
 const (
 	DefaultBaseURL          = "https://api.mch.weixin.qq.com"

@@ -144,8 +144,9 @@ func CheckFunction(t *Template, logicalID string) []error {
 // environment variables in want (the ones the code reads), no more and no
 // fewer, counting Globals.Function's, and that each value comes from a
 // template Parameter, so that every setting can be changed at deploy time
-// without editing the template.
-func CheckEnvironment(t *Template, logicalID string, want []string) []error {
+// without editing the template. The Go runtime's variables in runtime
+// (NAME=value) must be set too, to exactly their literal values.
+func CheckEnvironment(t *Template, logicalID string, want, runtime []string) []error {
 	var p problems
 	props, ok := t.serverlessFunction(logicalID, &p)
 	if !ok {
@@ -162,6 +163,18 @@ func CheckEnvironment(t *Template, logicalID string, want []string) []error {
 			continue
 		}
 		maps.Copy(vars, m)
+	}
+	for _, kv := range runtime {
+		name, value, _ := strings.Cut(kv, "=")
+		got, ok := vars[name]
+		if !ok {
+			p.addf("Resources.%s does not set the Go runtime's %s=%s (config.GoRuntimeEnv)", logicalID, name, value)
+			continue
+		}
+		if got != value {
+			p.addf("Resources.%s: %s is %s, want the literal %q (config.GoRuntimeEnv)", logicalID, name, show(got), value)
+		}
+		delete(vars, name)
 	}
 	for _, name := range slices.Sorted(maps.Keys(vars)) {
 		if !slices.Contains(want, name) {

@@ -32,11 +32,13 @@ const (
 // checks are the template checks with this repository's expectations.
 func checks() map[string]func(*deploy.Template) []error {
 	return map[string]func(*deploy.Template) []error{
-		"function":    func(t *deploy.Template) []error { return deploy.CheckFunction(t, functionID) },
-		"environment": func(t *deploy.Template) []error { return deploy.CheckEnvironment(t, functionID, config.Variables) },
-		"policy":      func(t *deploy.Template) []error { return deploy.CheckPolicy(t, functionID, secretParam, keyParam) },
-		"api":         func(t *deploy.Template) []error { return deploy.CheckAPI(t, functionID, apiID, routeMethod, routePath) },
-		"references":  deploy.CheckReferences,
+		"function": func(t *deploy.Template) []error { return deploy.CheckFunction(t, functionID) },
+		"environment": func(t *deploy.Template) []error {
+			return deploy.CheckEnvironment(t, functionID, config.Variables, config.GoRuntimeEnv)
+		},
+		"policy":     func(t *deploy.Template) []error { return deploy.CheckPolicy(t, functionID, secretParam, keyParam) },
+		"api":        func(t *deploy.Template) []error { return deploy.CheckAPI(t, functionID, apiID, routeMethod, routePath) },
+		"references": deploy.CheckReferences,
 	}
 }
 
@@ -195,6 +197,12 @@ func TestBrokenTemplates(t *testing.T) {
 		{"missing variable", "environment", func(t *testing.T, r map[string]any) {
 			delete(obj(t, function(t, r), "Environment", "Variables"), config.EnvMetricsNS)
 		}, "does not set environment variable " + config.EnvMetricsNS},
+		{"GOMAXPROCS missing", "environment", func(t *testing.T, r map[string]any) {
+			delete(obj(t, function(t, r), "Environment", "Variables"), "GOMAXPROCS")
+		}, "does not set the Go runtime's GOMAXPROCS=1"},
+		{"GOMAXPROCS changed", "environment", func(t *testing.T, r map[string]any) {
+			obj(t, function(t, r), "Environment", "Variables")["GOMAXPROCS"] = "2"
+		}, `GOMAXPROCS is "2", want the literal "1"`},
 		{"literal value", "environment", func(t *testing.T, r map[string]any) {
 			obj(t, function(t, r), "Environment", "Variables")[config.EnvBaseURL] = "https://api.mch.weixin.qq.com"
 		}, "want !Ref to a template Parameter"},

@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/campuspay/contracts/internal/config"
 	"github.com/campuspay/contracts/internal/devkeys"
 	"github.com/campuspay/contracts/internal/emulator"
 	"github.com/campuspay/contracts/internal/localapi"
@@ -426,10 +427,10 @@ func port(addr string) int {
 }
 
 // functionEnv is the function's whole environment: what Lambda and the
-// template would set, pointed at the local pieces, and nothing of ours
+// template would set (the Go runtime's included), pointed at the local pieces, and nothing of ours
 // beyond PATH and HOME (so no real AWS profile or credentials leak in).
 func (s *Stack) functionEnv() []string {
-	return []string{
+	return append([]string{
 		"WECHATPAY_SECRET_ID=" + SecretName,
 		"WECHATPAY_BASE_URL=http://" + s.ends.WeChatPay,
 		"WECHATPAY_BACKUP_BASE_URL=off",
@@ -443,7 +444,7 @@ func (s *Stack) functionEnv() []string {
 		"LOG_LEVEL=" + s.LogLevel,
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + os.Getenv("HOME"),
-	}
+	}, config.GoRuntimeEnv...)
 }
 
 // serve serves h on ln until Stop; a server that fails on its own closes Done.
