@@ -323,7 +323,8 @@ func noUpstreamService(b *testing.B) *contracts.Service {
 	cache, _ := warmCache(b)
 	resp := &wechatpay.Response{Status: http.StatusOK, Body: upstreamBody(b), RequestID: upstreamRequestID[0],
 		Header: http.Header{"Content-Type": contentTypeJSON, "Request-Id": upstreamRequestID}}
-	return &contracts.Service{Merchants: cache, WeChatPay: bodyUpstream{resp}, Log: logging.New(io.Discard, slog.LevelInfo)}
+	return &contracts.Service{Merchants: cache, WeChatPay: bodyUpstream{resp}, Log: logging.New(io.Discard, slog.LevelInfo),
+		Metrics: newMetrics()}
 }
 
 // BenchmarkNormalize measures the normalization of WeChat Pay's answer.

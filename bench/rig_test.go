@@ -31,6 +31,7 @@ import (
 	"github.com/campuspay/contracts/internal/devkeys"
 	"github.com/campuspay/contracts/internal/logging"
 	"github.com/campuspay/contracts/internal/merchant"
+	"github.com/campuspay/contracts/internal/metrics"
 	"github.com/campuspay/contracts/internal/secrets"
 	"github.com/campuspay/contracts/internal/wechatpay"
 	"github.com/campuspay/contracts/internal/wechatpaysim"
@@ -300,8 +301,8 @@ func warmCache(tb testing.TB) (*secrets.Cache[*merchant.Merchant], *fakeSecretsM
 // newService wires a Service as main does: the real wechatpay.Client
 // (real signer and verifier, from the parsed secret) over hc to baseURL,
 // with failover off and main's default attempt timeout, a warm secret
-// cache, and main's JSON logger at info level writing to io.Discard, so
-// that the summary line is still built and encoded.
+// cache, and main's JSON logger at info level and EMF emitter, both
+// writing to io.Discard, so that their lines are still built and encoded.
 func newService(tb testing.TB, baseURL string, hc *http.Client) (*contracts.Service, *fakeSecretsManager) {
 	tb.Helper()
 	cache, sm := warmCache(tb)
@@ -313,8 +314,14 @@ func newService(tb testing.TB, baseURL string, hc *http.Client) (*contracts.Serv
 			UserAgent:      userAgent,
 			AttemptTimeout: config.DefaultUpstreamTimeout,
 		},
-		Log: logging.New(io.Discard, slog.LevelInfo),
+		Log:     logging.New(io.Discard, slog.LevelInfo),
+		Metrics: newMetrics(),
 	}, sm
+}
+
+// newMetrics is the EMF emitter main builds, writing to io.Discard.
+func newMetrics() *metrics.Emitter {
+	return &metrics.Emitter{W: io.Discard, Namespace: config.DefaultMetricsNamespace, FunctionName: "contracts"}
 }
 
 // invocationContext is the context aws-lambda-go hands a handler: the

@@ -10,10 +10,12 @@
 package metrics
 
 import (
-	"encoding/json"
 	"io"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/campuspay/contracts/internal/jsonw"
 )
 
 // Invocation is what one invocation measured.
@@ -51,44 +53,14 @@ type Emitter struct {
 	FunctionName string
 	Now          func() time.Time // time.Now when nil
 
-	mu sync.Mutex // one Write per line, never interleaved
+	mu          sync.Mutex // one Write per line, never interleaved
+	buf         []byte     // the line, reused (an io.Writer does not retain it)
+	directive   []byte     // appendDirective's, for directiveOf
+	directiveOf string
 }
 
-type metricDef struct {
-	Name string `json:"Name"`
-	Unit string `json:"Unit"`
-}
-
-type directive struct {
-	Namespace  string      `json:"Namespace"`
-	Dimensions [][]string  `json:"Dimensions"`
-	Metrics    []metricDef `json:"Metrics"`
-}
-
-type metadata struct {
-	Timestamp         int64       `json:"Timestamp"`
-	CloudWatchMetrics []directive `json:"CloudWatchMetrics"`
-}
-
-// line is the EMF document: the metadata, the dimension values and the
-// metric values as members of the root, as the specification requires.
-type line struct {
-	AWS             metadata `json:"_aws"`
-	Level           string   `json:"level"`
-	Message         string   `json:"message"`
-	RequestID       string   `json:"requestId,omitempty"`
-	FunctionName    string   `json:"FunctionName"`
-	Outcome         string   `json:"Outcome"`
-	Invocations     int      `json:"Invocations"`
-	Errors          int      `json:"Errors"`
-	Latency         float64  `json:"Latency"`
-	UpstreamLatency float64  `json:"UpstreamLatency"`
-	Attempts        int      `json:"UpstreamAttempts"`
-	SecretCacheHit  int      `json:"SecretCacheHit"`
-	SecretCacheMiss int      `json:"SecretCacheMiss"`
-}
-
-var definitions = []metricDef{
+// definitions are the metrics of every line, with their units.
+var definitions = [...]struct{ Name, Unit string }{
 	{MetricInvocations, "Count"},
 	{MetricErrors, "Count"},
 	{MetricLatency, "Milliseconds"},
@@ -98,41 +70,78 @@ var definitions = []metricDef{
 	{MetricSecretCacheMiss, "Count"},
 }
 
+// appendDirective appends the part of "_aws" after its Timestamp, the same
+// on every line of a namespace: the one directive, every metric published
+// per function and per function and outcome.
+func appendDirective(b []byte, namespace string) []byte {
+	b = append(b, `,"CloudWatchMetrics":[{"Namespace":`...)
+	b = jsonw.AppendString(b, namespace)
+	b = append(b, `,"Dimensions":[["`+DimensionFunction+`"],["`+DimensionFunction+`","`+DimensionOutcome+`"]],"Metrics":[`...)
+	for i, d := range definitions {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"Name":"`+d.Name+`","Unit":"`+d.Unit+`"}`...)
+	}
+	return append(b, "]}]}"...)
+}
+
 // Record writes the EMF line of one invocation. Every metric is published
 // per function and per function and outcome, so "count by outcome" is the
 // Invocations metric split by Outcome, and the error rate is the Average of
 // Errors (each invocation counts 0 or 1).
+//
+// The line is the EMF document: the metadata under "_aws", and the
+// dimension and metric values as members of the root, as the specification
+// requires. It is written by hand, like the page, because it is on every
+// invocation's path; the directive, the same on every line, is rendered
+// once.
 func (e *Emitter) Record(inv Invocation) error {
 	now := time.Now
 	if e.Now != nil {
 		now = e.Now
 	}
-	l := line{
-		AWS: metadata{Timestamp: now().UnixMilli(), CloudWatchMetrics: []directive{{
-			Namespace:  e.Namespace,
-			Dimensions: [][]string{{DimensionFunction}, {DimensionFunction, DimensionOutcome}},
-			Metrics:    definitions,
-		}}},
-		Level: "FATAL", Message: "metrics", RequestID: inv.RequestID,
-		FunctionName: e.FunctionName, Outcome: inv.Outcome,
-		Invocations: 1, Errors: b2i(inv.Error),
-		Latency: ms(inv.Latency), UpstreamLatency: ms(inv.UpstreamTime), Attempts: inv.Attempts,
-	}
+	hit, miss := 0, 0
 	switch inv.Secret {
 	case "":
 	case "cache", "limited":
-		l.SecretCacheHit = 1
+		hit = 1
 	default: // fetched, or tried to and served the stale value
-		l.SecretCacheMiss = 1
+		miss = 1
 	}
-	b, err := json.Marshal(&l)
-	if err != nil {
-		return err
-	}
-	b = append(b, '\n')
+
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	_, err = e.W.Write(b)
+	if e.directive == nil || e.directiveOf != e.Namespace {
+		e.directive, e.directiveOf = appendDirective(nil, e.Namespace), e.Namespace
+	}
+	b := append(e.buf[:0], `{"_aws":{"Timestamp":`...)
+	b = strconv.AppendInt(b, now().UnixMilli(), 10)
+	b = append(b, e.directive...)
+	b = append(b, `,"level":"FATAL","message":"metrics"`...)
+	if inv.RequestID != "" {
+		b = append(b, `,"requestId":`...)
+		b = jsonw.AppendString(b, inv.RequestID)
+	}
+	b = append(b, `,"`+DimensionFunction+`":`...)
+	b = jsonw.AppendString(b, e.FunctionName)
+	b = append(b, `,"`+DimensionOutcome+`":`...)
+	b = jsonw.AppendString(b, inv.Outcome)
+	b = append(b, `,"`+MetricInvocations+`":1,"`+MetricErrors+`":`...)
+	b = strconv.AppendInt(b, int64(b2i(inv.Error)), 10)
+	b = append(b, `,"`+MetricLatency+`":`...)
+	b = jsonw.AppendFloat(b, ms(inv.Latency))
+	b = append(b, `,"`+MetricUpstreamLatency+`":`...)
+	b = jsonw.AppendFloat(b, ms(inv.UpstreamTime))
+	b = append(b, `,"`+MetricAttempts+`":`...)
+	b = strconv.AppendInt(b, int64(inv.Attempts), 10)
+	b = append(b, `,"`+MetricSecretCacheHit+`":`...)
+	b = strconv.AppendInt(b, int64(hit), 10)
+	b = append(b, `,"`+MetricSecretCacheMiss+`":`...)
+	b = strconv.AppendInt(b, int64(miss), 10)
+	b = append(b, "}\n"...)
+	e.buf = b
+	_, err := e.W.Write(b)
 	return err
 }
 

@@ -134,3 +134,121 @@ func TestValidateEMFRejects(t *testing.T) {
 		}
 	}
 }
+
+// referenceLine is the EMF line as encoding/json writes it from a struct,
+// the form Record's hand-written line must equal.
+type referenceLine struct {
+	AWS struct {
+		Timestamp         int64 `json:"Timestamp"`
+		CloudWatchMetrics []struct {
+			Namespace  string     `json:"Namespace"`
+			Dimensions [][]string `json:"Dimensions"`
+			Metrics    []struct {
+				Name string `json:"Name"`
+				Unit string `json:"Unit"`
+			} `json:"Metrics"`
+		} `json:"CloudWatchMetrics"`
+	} `json:"_aws"`
+	Level           string  `json:"level"`
+	Message         string  `json:"message"`
+	RequestID       string  `json:"requestId,omitempty"`
+	FunctionName    string  `json:"FunctionName"`
+	Outcome         string  `json:"Outcome"`
+	Invocations     int     `json:"Invocations"`
+	Errors          int     `json:"Errors"`
+	Latency         float64 `json:"Latency"`
+	UpstreamLatency float64 `json:"UpstreamLatency"`
+	Attempts        int     `json:"UpstreamAttempts"`
+	SecretCacheHit  int     `json:"SecretCacheHit"`
+	SecretCacheMiss int     `json:"SecretCacheMiss"`
+}
+
+func reference(e *Emitter, inv Invocation, now time.Time) []byte {
+	var l referenceLine
+	l.AWS.Timestamp = now.UnixMilli()
+	l.AWS.CloudWatchMetrics = make([]struct {
+		Namespace  string     `json:"Namespace"`
+		Dimensions [][]string `json:"Dimensions"`
+		Metrics    []struct {
+			Name string `json:"Name"`
+			Unit string `json:"Unit"`
+		} `json:"Metrics"`
+	}, 1)
+	d := &l.AWS.CloudWatchMetrics[0]
+	d.Namespace = e.Namespace
+	d.Dimensions = [][]string{{DimensionFunction}, {DimensionFunction, DimensionOutcome}}
+	for _, m := range definitions {
+		d.Metrics = append(d.Metrics, struct {
+			Name string `json:"Name"`
+			Unit string `json:"Unit"`
+		}{m.Name, m.Unit})
+	}
+	l.Level, l.Message, l.RequestID = "FATAL", "metrics", inv.RequestID
+	l.FunctionName, l.Outcome, l.Invocations = e.FunctionName, inv.Outcome, 1
+	l.Errors = b2i(inv.Error)
+	l.Latency, l.UpstreamLatency, l.Attempts = ms(inv.Latency), ms(inv.UpstreamTime), inv.Attempts
+	switch inv.Secret {
+	case "":
+	case "cache", "limited":
+		l.SecretCacheHit = 1
+	default:
+		l.SecretCacheMiss = 1
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&l); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
+}
+
+// checkRecordAgainstEncodingJSON: Record writes, byte for byte, what
+// encoding/json writes for the same line (HTML escaping off; for names
+// with U+2028 or U+2029, which encoding/json always escapes, the same
+// decoded values), and a valid EMF line.
+func checkRecordAgainstEncodingJSON(t *testing.T, e *Emitter, inv Invocation) {
+	t.Helper()
+	now := time.UnixMilli(1_733_300_000_123)
+	e.Now = func() time.Time { return now }
+	var buf bytes.Buffer
+	e.W = &buf
+	if err := e.Record(inv); err != nil {
+		t.Fatal(err)
+	}
+	got, want := buf.Bytes(), reference(e, inv, now)
+	if !bytes.Equal(got, want) {
+		var g, w any
+		if json.Unmarshal(got, &g) != nil || json.Unmarshal(want, &w) != nil || fmt.Sprint(g) != fmt.Sprint(w) {
+			t.Fatalf("Record wrote\n%s\nencoding/json writes\n%s", got, want)
+		}
+	}
+	if err := ValidateEMF(bytes.TrimSuffix(got, []byte("\n"))); err != nil && e.Namespace != "" && e.FunctionName != "" && inv.Outcome != "" {
+		t.Fatalf("invalid EMF: %v\n%s", err, got)
+	}
+}
+
+func TestRecordIsEncodingJSONsLine(t *testing.T) {
+	e := &Emitter{Namespace: "CampusPay/Contracts", FunctionName: "contracts-prod"}
+	for _, inv := range []Invocation{
+		{RequestID: "r1", Outcome: "OK", Latency: 4200 * time.Microsecond, UpstreamTime: 2900 * time.Microsecond, Attempts: 1, Secret: "cache"},
+		{Outcome: "UPSTREAM_UNAVAILABLE", Error: true, Attempts: 3, Secret: "stale", Latency: 9 * time.Second},
+		{RequestID: `a"b\c`, Outcome: "INVALID_PARAMETER", Secret: "limited"},
+	} {
+		checkRecordAgainstEncodingJSON(t, e, inv)
+	}
+	// Another namespace on the same Emitter renders its own directive.
+	e.Namespace = "Other/Ns"
+	checkRecordAgainstEncodingJSON(t, e, Invocation{Outcome: "OK"})
+}
+
+func FuzzRecord(f *testing.F) {
+	f.Add("CampusPay/Contracts", "fn", "req", "OK", int64(4200), int64(2900), 1, "cache", false)
+	f.Add("n<&>\u2028", "", "", "", int64(0), int64(-1), -5, "fetch", true)
+	f.Fuzz(func(t *testing.T, namespace, function, requestID, outcome string, latencyUs, upstreamUs int64, attempts int, secret string, isErr bool) {
+		e := &Emitter{Namespace: namespace, FunctionName: function}
+		checkRecordAgainstEncodingJSON(t, e, Invocation{RequestID: requestID, Outcome: outcome,
+			Latency: time.Duration(latencyUs) * time.Microsecond, UpstreamTime: time.Duration(upstreamUs) * time.Microsecond,
+			Attempts: attempts, Secret: secret, Error: isErr})
+	})
+}
