@@ -2,8 +2,12 @@ package jsonr
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math/bits"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -218,6 +222,129 @@ func FuzzReader(f *testing.F) {
 	})
 }
 
+// rawStringV1 is rawString as it was before its word-at-a-time rewrite, kept
+// to hold the rewrite to the same end, verdict and error.
+func (r *Reader) rawStringV1() (escaped bool) {
+	d := r.data
+	for i := r.pos + 1; i < len(d); {
+		switch c := d[i]; {
+		case c == '"':
+			r.pos = i + 1
+			return escaped
+		case c == '\\':
+			escaped = true
+			if i+1 >= len(d) {
+				r.fail(i, "unterminated string")
+				return
+			}
+			switch d[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(d) || !isHex4(d[i+2:i+6]) {
+					r.fail(i, "invalid \\u escape")
+					return
+				}
+				i += 6
+			default:
+				r.fail(i, "invalid escape")
+				return
+			}
+		case c < 0x20:
+			r.fail(i, "control character in string")
+			return
+		default:
+			i++
+		}
+	}
+	r.fail(len(d), "unterminated string")
+	return
+}
+
+// checkRawStringSameAsV1 reads the string that opens data with rawString
+// and rawStringV1, and fails unless they end alike.
+func checkRawStringSameAsV1(t testing.TB, data []byte) {
+	t.Helper()
+	got, want := NewReader(data), NewReader(data)
+	gotEscaped, wantEscaped := got.rawString(), want.rawStringV1()
+	if gotEscaped != wantEscaped || got.pos != want.pos || !reflect.DeepEqual(got.err, want.err) {
+		t.Fatalf("rawString of %q: escaped %v, at %d, %v; was %v, at %d, %v",
+			data, gotEscaped, got.pos, got.err, wantEscaped, want.pos, want.err)
+	}
+}
+
+// TestRawStringSameAsV1 compares every string of up to two bytes, every
+// byte in and after every escape, and every byte at every offset of a run
+// long enough to span any block a scan takes, closed and unclosed.
+func TestRawStringSameAsV1(t *testing.T) {
+	for i := range 1 << 16 {
+		checkRawStringSameAsV1(t, []byte{'"', byte(i)})
+		checkRawStringSameAsV1(t, []byte{'"', byte(i), byte(i >> 8)})
+		checkRawStringSameAsV1(t, []byte{'"', byte(i), byte(i >> 8), '"'})
+	}
+	for c := range 256 {
+		for _, s := range []string{`"\%c"`, `"\%c`, `"\u%c0aF"`, `"\u0%caF"`, `"\u0a%cF"`, `"\u0aF%c"`, `"\u0aF%c`, `"\uD83D\uDE0%c"`} {
+			checkRawStringSameAsV1(t, []byte(strings.Replace(s, "%c", string([]byte{byte(c)}), 1)))
+		}
+		base := strings.Repeat("abcdefgh", 5)
+		for i := range len(base) + 1 {
+			for _, tail := range []string{base[i:] + `"`, base[i:], ""} {
+				checkRawStringSameAsV1(t, []byte(`"`+base[:i]+string([]byte{byte(c)})+tail))
+			}
+		}
+	}
+}
+
+// TestNotPlain8FindsTheFirstStop holds notPlain8 to the table for every
+// pair of bytes at every offset of a word (the bytes below them plain,
+// those above varied) and for random words.
+func TestNotPlain8FindsTheFirstStop(t *testing.T) {
+	check := func(w []byte) {
+		first := 8
+		for j, c := range w {
+			if !plain[c] {
+				first = j
+				break
+			}
+		}
+		if got := bits.TrailingZeros64(notPlain8(binary.LittleEndian.Uint64(w))) / 8; got != first {
+			t.Fatalf("notPlain8(%q) flags byte %d first, want %d", w, got, first)
+		}
+	}
+	w := make([]byte, 8)
+	for p := range 8 {
+		for v := range 1 << 16 {
+			for j := range w {
+				w[j] = 'a' + byte(j)
+			}
+			w[p] = byte(v)
+			if p < 7 {
+				w[p+1] = byte(v >> 8)
+			}
+			for j := p + 2; j < 8; j++ {
+				w[j] = byte(v) + byte(j)*37
+			}
+			check(w)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 1 << 20 {
+		binary.LittleEndian.PutUint64(w, rng.Uint64())
+		check(w)
+	}
+}
+
+func FuzzRawString(f *testing.F) {
+	for _, d := range documents {
+		if strings.HasPrefix(d, `"`) {
+			f.Add([]byte(d[1:]))
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkRawStringSameAsV1(t, append([]byte{'"'}, data...))
+	})
+}
+
 func BenchmarkSkip(b *testing.B) {
 	doc := []byte(`{"data":[` + strings.Repeat(`{"contract_id":"wxcontract0001","mchid":"1900000109","create_time":"2019-09-29T14:00:00+08:00"},`, 19) +
 		`{"contract_id":"wxcontract0001"}],"total_count":27,"links":{"self":"/v3/x?offset=0"}}`)
@@ -228,6 +355,48 @@ func BenchmarkSkip(b *testing.B) {
 		r.Skip()
 		if err := r.Finish(); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// page is a WeChat Pay contract list of 20 items, 8 string values each,
+// about 6 KB: the body the function reads on each invocation.
+func page() []byte {
+	var b strings.Builder
+	b.WriteString(`{"data":[`)
+	for i := range 20 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"contract_id":"wxc201909291400%016d","mchid":"1900000109","appid":"wxd678efh567hg6787",`+
+			`"openid":"oUpF8uMuAJO_M2pxb1Q9zNjWeS6o%02d","plan_id":"12535","contract_status":"ADD",`+
+			`"create_time":"2019-09-29T14:00:00+08:00","out_contract_code":"campuspay-dormitory-CP2019092914%06d"}`, i, i, i)
+	}
+	b.WriteString(`],"total_count":20,"offset":0,"limit":20,"links":{"next":"","prev":"","self":"/v3/papay/sign/contracts?offset=0&limit=20"}}`)
+	return []byte(b.String())
+}
+
+// BenchmarkReadPage walks a page as package contracts does: each item's
+// members, each value read with RawString, the rest skipped.
+func BenchmarkReadPage(b *testing.B) {
+	doc := page()
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r := NewReader(doc)
+		n := 0
+		for key := range r.Members() {
+			if string(key) != "data" {
+				continue
+			}
+			for range r.Elements() {
+				for range r.Members() {
+					n += len(r.RawString())
+				}
+			}
+		}
+		if err := r.Finish(); err != nil || n == 0 {
+			b.Fatal(err, n)
 		}
 	}
 }
