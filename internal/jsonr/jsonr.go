@@ -92,6 +92,9 @@ func (r *Reader) fail(offset int, format string, args ...any) {
 }
 
 func (r *Reader) skipSpace() {
+	if r.pos < len(r.data) && r.data[r.pos] > ' ' {
+		return // most often: values and punctuation follow each other directly
+	}
 	for r.pos < len(r.data) {
 		switch r.data[r.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -111,26 +114,17 @@ func (r *Reader) Peek() Kind {
 	if r.pos >= len(r.data) {
 		return Invalid
 	}
-	switch c := r.data[r.pos]; c {
-	case 'n':
-		return Null
-	case 'f':
-		return False
-	case 't':
-		return True
-	case '"':
-		return String
-	case '{':
-		return Object
-	case '[':
-		return Array
-	default:
-		if c == '-' || '0' <= c && c <= '9' {
-			return Number
-		}
-		return Invalid
-	}
+	return kinds[r.data[r.pos]]
 }
+
+// kinds is the Kind of a value by its first byte.
+var kinds = func() (t [256]Kind) {
+	t['n'], t['f'], t['t'], t['"'], t['{'], t['['], t['-'] = Null, False, True, String, Object, Array, Number
+	for c := '0'; c <= '9'; c++ {
+		t[c] = Number
+	}
+	return t
+}()
 
 // expect checks that the next value is of kind want, recording an error
 // otherwise.
@@ -251,29 +245,35 @@ func (r *Reader) number() {
 }
 
 // RawString reads a string and returns it as it is in the document,
-// quotes and escapes included.
-func (r *Reader) RawString() []byte {
+// quotes and escapes included, and whether it is valid UTF-8 (which JSON
+// does not require, nor encoding/json check).
+func (r *Reader) RawString() (raw []byte, validUTF8 bool) {
 	if !r.expect(String) {
-		return nil
+		return nil, false
 	}
 	start := r.pos
-	r.rawString()
+	_, ascii := r.rawString()
 	if r.err != nil {
-		return nil
+		return nil, false
 	}
-	return r.data[start:r.pos]
+	raw = r.data[start:r.pos]
+	return raw, ascii || utf8.Valid(raw)
 }
 
 // String reads a string and returns its value: escapes decoded, and each
 // byte of invalid UTF-8 or lone surrogate replaced by U+FFFD, as
 // encoding/json does.
 func (r *Reader) String() string {
-	raw := r.RawString()
-	if raw == nil {
+	if !r.expect(String) {
 		return ""
 	}
-	inner := raw[1 : len(raw)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+	start := r.pos
+	escaped, ascii := r.rawString()
+	if r.err != nil {
+		return ""
+	}
+	inner := r.data[start+1 : r.pos-1]
+	if !escaped && (ascii || utf8.Valid(inner)) {
 		return string(inner)
 	}
 	return string(unquote(nil, inner))
@@ -302,19 +302,26 @@ func notPlain8(x uint64) uint64 {
 }
 
 // rawString reads the string at r.pos, checking its escapes; it reports
-// whether the string has any. It passes over plain bytes, most of a
+// whether the string has any, and whether it is all ASCII (and so valid
+// UTF-8 with no need to check). It passes over plain bytes, most of a
 // string, eight at a time while eight are left, then one at a time.
-func (r *Reader) rawString() (escaped bool) {
+func (r *Reader) rawString() (escaped, ascii bool) {
 	d := r.data
+	var seen uint64 // every plain byte passed over, or-ed: its high bits tell non-ASCII
 	for i := r.pos + 1; ; {
 		for i+8 <= len(d) {
-			if m := notPlain8(binary.LittleEndian.Uint64(d[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) / 8
+			w := binary.LittleEndian.Uint64(d[i:])
+			if m := notPlain8(w); m != 0 {
+				n := bits.TrailingZeros64(m) / 8
+				seen |= w & (1<<(8*n) - 1)
+				i += n
 				break
 			}
+			seen |= w
 			i += 8
 		}
 		for i < len(d) && plain[d[i]] {
+			seen |= uint64(d[i])
 			i++
 		}
 		if i >= len(d) {
@@ -323,7 +330,7 @@ func (r *Reader) rawString() (escaped bool) {
 		switch d[i] {
 		case '"':
 			r.pos = i + 1
-			return escaped
+			return escaped, seen&hi == 0
 		case '\\':
 			escaped = true
 			if i+1 >= len(d) {
@@ -451,12 +458,12 @@ func (r *Reader) Members() iter.Seq[[]byte] {
 				return
 			}
 			start := r.pos
-			escaped := r.rawString()
+			escaped, ascii := r.rawString()
 			if r.err != nil {
 				return
 			}
 			key := r.data[start+1 : r.pos-1]
-			if escaped || !utf8.Valid(key) {
+			if escaped || !ascii && !utf8.Valid(key) {
 				r.key = unquote(r.key[:0], key)
 				key = r.key
 			}

@@ -9,8 +9,10 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // readAny reads the next value into the types encoding/json gives an any
@@ -156,7 +158,8 @@ func TestRawValuesAliasTheDocument(t *testing.T) {
 	for k := range r.Members() {
 		switch string(k) {
 		case "s":
-			got["s"] = string(r.RawString())
+			raw, _ := r.RawString()
+			got["s"] = string(raw)
 		case "n":
 			got["n"] = string(r.Number())
 		case "o":
@@ -266,10 +269,23 @@ func (r *Reader) rawStringV1() (escaped bool) {
 func checkRawStringSameAsV1(t testing.TB, data []byte) {
 	t.Helper()
 	got, want := NewReader(data), NewReader(data)
-	gotEscaped, wantEscaped := got.rawString(), want.rawStringV1()
+	gotEscaped, ascii := got.rawString()
+	wantEscaped := want.rawStringV1()
 	if gotEscaped != wantEscaped || got.pos != want.pos || !reflect.DeepEqual(got.err, want.err) {
 		t.Fatalf("rawString of %q: escaped %v, at %d, %v; was %v, at %d, %v",
 			data, gotEscaped, got.pos, got.err, wantEscaped, want.pos, want.err)
+	}
+	if got.err != nil {
+		return
+	}
+	s := data[:got.pos]
+	wantASCII := !slices.ContainsFunc(s, func(c byte) bool { return c >= utf8.RuneSelf })
+	if ascii != wantASCII {
+		t.Fatalf("rawString of %q: ascii %v, want %v", data, ascii, wantASCII)
+	}
+	r := NewReader(data)
+	if raw, valid := r.RawString(); !bytes.Equal(raw, s) || valid != utf8.Valid(s) {
+		t.Fatalf("RawString of %q: %q, valid UTF-8 %v; want %q, %v", data, raw, valid, s, utf8.Valid(s))
 	}
 }
 
@@ -391,7 +407,8 @@ func BenchmarkReadPage(b *testing.B) {
 			}
 			for range r.Elements() {
 				for range r.Members() {
-					n += len(r.RawString())
+					raw, _ := r.RawString()
+					n += len(raw)
 				}
 			}
 		}
