@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/campuspay/contracts/internal/contractquery"
+	"github.com/campuspay/contracts/internal/jsonw"
 )
 
 // FuzzNormalize: any verified body WeChat Pay might send either normalizes
@@ -31,7 +32,10 @@ func FuzzNormalize(f *testing.F) {
 		if p.HasMore != (p.NextOffset != nil) || p.HasMore != (p.Links.Next != nil) || (offset == 0) != (p.Links.Prev == nil) {
 			t.Fatalf("links disagree: %+v", p)
 		}
-		out := p.AppendJSON(nil)
+		out := p.AppendJSON(nil, false)
+		if esc := p.AppendJSON(nil, true); string(esc) != string(jsonw.AppendStringContents(nil, out)) {
+			t.Fatalf("escaped page %q is not the page %q escaped", esc, out)
+		}
 		if len(out) > p.EncodedSize() {
 			t.Fatalf("AppendJSON wrote %d bytes, more than EncodedSize's %d", len(out), p.EncodedSize())
 		}

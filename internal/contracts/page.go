@@ -260,10 +260,10 @@ func normalize(body []byte, q contractquery.Query, basePath string) (*Page, erro
 // values: keys, punctuation, and null for each of the eight values.
 var contractOverhead = len(`{"contract_id":,"mchid":,"appid":,"openid":,"plan_id":,"contract_status":,"create_time":,"out_contract_code":},`) + 8*len("null")
 
-// EncodedSize returns the most AppendJSON writes for the page when its
-// links need no escaping (they are built from validated values and the
-// caller's path), so that the page's buffer is allocated once, at about
-// its size.
+// EncodedSize returns the most AppendJSON writes, unescaped, for the page
+// when its links need no escaping (they are built from validated values
+// and the caller's path), so that the answer's buffer is allocated once, at
+// about its size.
 func (p *Page) EncodedSize() int {
 	n := 200 + len(p.Links.Self)
 	for _, l := range [...]*string{p.Links.Next, p.Links.Prev} {
@@ -279,62 +279,116 @@ func (p *Page) EncodedSize() int {
 	return n
 }
 
-// AppendJSON appends the page's JSON, keys in the contract's order. It is
-// written by hand because it is on every warm invocation's path: the
-// reflection-based encoder costs more than the rest of the service's work.
-func (p *Page) AppendJSON(b []byte) []byte {
-	b = append(b, `{"data":[`...)
+// literal is a piece of the page's JSON, and the same escaped as the
+// contents of a JSON string, worked out once.
+type literal struct{ plain, escaped string }
+
+func lit(s string) literal { return literal{s, string(jsonw.AppendStringContents(nil, s))} }
+
+var (
+	litOpen       = lit(`{"data":[`)
+	litNull       = lit("null")
+	litOffset     = lit(`],"offset":`)
+	litLimit      = lit(`,"limit":`)
+	litTotalCount = lit(`,"total_count":`)
+	litHasMore    = lit(`,"has_more":`)
+	litNextOffset = lit(`,"next_offset":`)
+	litSelf       = lit(`,"links":{"self":`)
+	litNext       = lit(`,"next":`)
+	litPrev       = lit(`,"prev":`)
+	// litFields open each of a contract's values, in the contract's order.
+	litFields = [...]literal{
+		lit(`{"contract_id":`), lit(`,"mchid":`), lit(`,"appid":`), lit(`,"openid":`),
+		lit(`,"plan_id":`), lit(`,"contract_status":`), lit(`,"create_time":`), lit(`,"out_contract_code":`),
+	}
+)
+
+// pageWriter appends the page's JSON, as it is or escaped.
+type pageWriter struct {
+	b       []byte
+	escaped bool
+}
+
+func (w *pageWriter) lit(l literal) {
+	if w.escaped {
+		w.b = append(w.b, l.escaped...)
+	} else {
+		w.b = append(w.b, l.plain...)
+	}
+}
+
+// json appends JSON that needs no escaping of its own (a number, a
+// boolean) or that does (a string token): escaped, it goes through
+// jsonw.AppendStringContents.
+func (w *pageWriter) json(v []byte) {
+	if w.escaped {
+		w.b = jsonw.AppendStringContents(w.b, v)
+	} else {
+		w.b = append(w.b, v...)
+	}
+}
+
+func (w *pageWriter) raw(v rawString) {
+	if v == nil {
+		w.lit(litNull)
+		return
+	}
+	w.json(v)
+}
+
+func (w *pageWriter) int(n int) { w.b = strconv.AppendInt(w.b, int64(n), 10) }
+
+// link appends a link as a JSON string, or null.
+func (w *pageWriter) link(s *string) {
+	if s == nil {
+		w.lit(litNull)
+		return
+	}
+	var tok [256]byte
+	w.json(jsonw.AppendString(tok[:0], *s))
+}
+
+// AppendJSON appends the page's JSON, keys in the contract's order; with
+// escaped, as the contents of a JSON string, for a proxy envelope (see
+// invocation.JSONBody). It is written by hand because it is on every warm
+// invocation's path: the reflection-based encoder costs more than the
+// rest of the service's work.
+func (p *Page) AppendJSON(b []byte, escaped bool) []byte {
+	w := pageWriter{b: b, escaped: escaped}
+	w.lit(litOpen)
 	for i := range p.Data {
 		if i > 0 {
-			b = append(b, ',')
+			w.b = append(w.b, ',')
 		}
 		c := &p.Data[i]
-		b = appendField(b, `{"contract_id":`, c.ContractID)
-		b = appendField(b, `,"mchid":`, c.MchID)
-		b = appendField(b, `,"appid":`, c.AppID)
-		b = appendField(b, `,"openid":`, c.OpenID)
-		b = appendField(b, `,"plan_id":`, c.PlanID)
-		b = appendField(b, `,"contract_status":`, c.ContractStatus)
-		b = appendField(b, `,"create_time":`, c.CreateTime)
-		b = appendField(b, `,"out_contract_code":`, c.OutContractCode)
-		b = append(b, '}')
+		for j, v := range [...]rawString{c.ContractID, c.MchID, c.AppID, c.OpenID, c.PlanID, c.ContractStatus, c.CreateTime, c.OutContractCode} {
+			w.lit(litFields[j])
+			w.raw(v)
+		}
+		w.b = append(w.b, '}')
 	}
-	b = append(b, `],"offset":`...)
-	b = strconv.AppendInt(b, int64(p.Offset), 10)
-	b = append(b, `,"limit":`...)
-	b = strconv.AppendInt(b, int64(p.Limit), 10)
-	b = append(b, `,"total_count":`...)
-	b = strconv.AppendInt(b, int64(p.TotalCount), 10)
-	b = append(b, `,"has_more":`...)
-	b = strconv.AppendBool(b, p.HasMore)
-	b = append(b, `,"next_offset":`...)
+	w.lit(litOffset)
+	w.int(p.Offset)
+	w.lit(litLimit)
+	w.int(p.Limit)
+	w.lit(litTotalCount)
+	w.int(p.TotalCount)
+	w.lit(litHasMore)
+	w.b = strconv.AppendBool(w.b, p.HasMore)
+	w.lit(litNextOffset)
 	if p.NextOffset != nil {
-		b = strconv.AppendInt(b, int64(*p.NextOffset), 10)
+		w.int(*p.NextOffset)
 	} else {
-		b = append(b, "null"...)
+		w.lit(litNull)
 	}
-	b = append(b, `,"links":{"self":`...)
-	b = jsonw.AppendString(b, p.Links.Self)
-	b = append(b, `,"next":`...)
-	b = appendOptional(b, p.Links.Next)
-	b = append(b, `,"prev":`...)
-	b = appendOptional(b, p.Links.Prev)
-	return append(b, "}}"...)
-}
-
-func appendField(b []byte, key string, v rawString) []byte {
-	b = append(b, key...)
-	if v == nil {
-		return append(b, "null"...)
-	}
-	return append(b, v...)
-}
-
-func appendOptional(b []byte, s *string) []byte {
-	if s == nil {
-		return append(b, "null"...)
-	}
-	return jsonw.AppendString(b, *s)
+	w.lit(litSelf)
+	w.link(&p.Links.Self)
+	w.lit(litNext)
+	w.link(p.Links.Next)
+	w.lit(litPrev)
+	w.link(p.Links.Prev)
+	w.b = append(w.b, "}}"...)
+	return w.b
 }
 
 // marshal renders v as JSON without escaping &, < and > (links carry &).

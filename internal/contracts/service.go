@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -86,36 +85,10 @@ func (s *Service) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	s.logSummary(ctx, &out, coldStart, total)
 	s.recordMetrics(ctx, &out, total)
 	answer, err := invocation.Encode(req.Shape, resp)
-	if req.Shape.IsHTTP() && resp.Code == "" {
-		recyclePageBuffer(resp.Body) // the page, now copied into the envelope
+	if page, ok := resp.Page.(*Page); ok {
+		page.Release() // written
 	}
 	return answer, err
-}
-
-// pageBuffers recycles the buffers proxy answers' bodies are written in,
-// which invocation.Encode copies, escaped, into the envelope. A direct
-// answer is its body's buffer itself, handed to the runtime, so it always
-// gets a new one.
-var pageBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
-// newPageBuffer returns an empty buffer of at least size bytes for the page
-// of an answer to shape.
-func newPageBuffer(shape invocation.Shape, size int) []byte {
-	if !shape.IsHTTP() {
-		return make([]byte, 0, size)
-	}
-	b := (*pageBuffers.Get().(*[]byte))[:0]
-	if cap(b) < size {
-		b = make([]byte, 0, size)
-	}
-	return b
-}
-
-// recyclePageBuffer keeps b, which nothing refers to any more, for the next
-// proxy answer.
-func recyclePageBuffer(b []byte) {
-	b = b[:0]
-	pageBuffers.Put(&b)
 }
 
 func (s *Service) handle(ctx context.Context, payload []byte, out *outcome) (invocation.Request, invocation.Response) {
@@ -152,9 +125,7 @@ func (s *Service) handle(ctx context.Context, payload []byte, out *outcome) (inv
 	if f != nil {
 		return req, s.failure(ctx, out, f)
 	}
-	body := page.AppendJSON(newPageBuffer(req.Shape, page.EncodedSize()))
-	page.Release()
-	resp := invocation.Response{Status: http.StatusOK, Header: jsonHeader(), Body: body}
+	resp := invocation.Response{Status: http.StatusOK, Header: jsonHeader(), Page: page}
 	if requestID != "" {
 		resp.Header["X-Upstream-Request-Id"] = requestID
 	}

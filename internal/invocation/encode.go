@@ -14,10 +14,24 @@ type Response struct {
 	Status int
 	Header map[string]string
 	Body   []byte // JSON
+	// Page, when set, is the body instead of Body: it writes itself, in
+	// one pass, as it is or already escaped for the proxy envelope.
+	Page JSONBody
 	// Code and Message are set on an error. A direct invocation gets them as
 	// the function error's errorType and errorMessage.
 	Code    string
 	Message string
+}
+
+// JSONBody is a body that writes its own JSON, on every warm invocation's
+// path: written escaped straight into a proxy envelope's "body" string,
+// it is not written once and then copied again escaped.
+type JSONBody interface {
+	// AppendJSON appends the body's JSON to b; with escaped, as the
+	// contents of a JSON string (jsonw.AppendStringContents' form).
+	AppendJSON(b []byte, escaped bool) []byte
+	// EncodedSize is about the length of the unescaped JSON.
+	EncodedSize() int
 }
 
 // Encode shapes resp for the caller of shape: a proxy response object for
@@ -32,9 +46,16 @@ func Encode(shape Shape, resp Response) ([]byte, error) {
 		if resp.Code != "" {
 			return nil, messages.InvokeResponse_Error{Type: resp.Code, Message: resp.Message}
 		}
+		if resp.Page != nil {
+			return resp.Page.AppendJSON(make([]byte, 0, resp.Page.EncodedSize()), false), nil
+		}
 		return resp.Body, nil
 	}
-	return appendProxyResponse(make([]byte, 0, len(resp.Body)+len(resp.Body)/4+256), resp), nil
+	n := len(resp.Body)
+	if resp.Page != nil {
+		n = resp.Page.EncodedSize()
+	}
+	return appendProxyResponse(make([]byte, 0, n+n/4+256), resp), nil
 }
 
 // appendProxyResponse writes the response object that REST APIs (payload
@@ -60,7 +81,11 @@ func appendProxyResponse(b []byte, resp Response) []byte {
 		b = append(b, ':')
 		b = jsonw.AppendString(b, resp.Header[k])
 	}
-	b = append(b, `},"body":`...)
-	b = jsonw.AppendString(b, resp.Body)
-	return append(b, `,"isBase64Encoded":false}`...)
+	b = append(b, `},"body":"`...)
+	if resp.Page != nil {
+		b = resp.Page.AppendJSON(b, true)
+	} else {
+		b = jsonw.AppendStringContents(b, resp.Body)
+	}
+	return append(b, `","isBase64Encoded":false}`...)
 }

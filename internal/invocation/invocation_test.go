@@ -9,6 +9,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda/messages"
+
+	"github.com/campuspay/contracts/internal/jsonw"
 )
 
 // sample reads one of aws-lambda-go's own event samples (events/testdata)
@@ -293,6 +295,43 @@ func TestEncodeMatchesAWSLambdaGoTypes(t *testing.T) {
 		want2 := events.APIGatewayV2HTTPResponse{StatusCode: resp.Status, Headers: resp.Header, Body: string(resp.Body)}
 		if !reflect.DeepEqual(v1, want1) || !reflect.DeepEqual(v2, want2) {
 			t.Errorf("%s: read back %+v / %+v", shape, v1, v2)
+		}
+	}
+}
+
+// jsonDoc is a JSONBody over a fixed document, escaping it as
+// jsonw.AppendStringContents does.
+type jsonDoc string
+
+func (d jsonDoc) AppendJSON(b []byte, escaped bool) []byte {
+	if escaped {
+		return jsonw.AppendStringContents(b, string(d))
+	}
+	return append(b, d...)
+}
+
+func (d jsonDoc) EncodedSize() int { return len(d) }
+
+// TestEncodePage: a Page body is the direct answer as it writes itself, and
+// the proxy envelope's body string holds exactly the same JSON.
+func TestEncodePage(t *testing.T) {
+	doc := jsonDoc("{\"a\":\"x&y<z>\",\"b\":\"\\u0000 \\\"q\\\"\",\"c\":\"用户\\n\"}")
+	resp := Response{Status: 200, Header: map[string]string{"Content-Type": "application/json; charset=utf-8"}, Page: doc}
+	out, err := Encode(ShapeDirect, resp)
+	if err != nil || string(out) != string(doc) {
+		t.Fatalf("direct: %q, %v", out, err)
+	}
+	for _, shape := range []Shape{ShapeREST, ShapeHTTP, ShapeURL} {
+		out, err := Encode(shape, resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v2 events.APIGatewayV2HTTPResponse
+		if err := json.Unmarshal(out, &v2); err != nil {
+			t.Fatalf("%s: %q: %v", shape, out, err)
+		}
+		if v2.StatusCode != 200 || v2.Body != string(doc) {
+			t.Errorf("%s: read back %+v", shape, v2)
 		}
 	}
 }

@@ -26,6 +26,14 @@ var safe = func() (t [256]bool) {
 // string first.
 func AppendString[T ~string | ~[]byte](b []byte, s T) []byte {
 	b = append(b, '"')
+	b = AppendStringContents(b, s)
+	return append(b, '"')
+}
+
+// AppendStringContents appends s escaped as AppendString escapes it, but
+// without the quotes around: the contents of a JSON string, so that a
+// string can be escaped in parts.
+func AppendStringContents[T ~string | ~[]byte](b []byte, s T) []byte {
 	start := 0 // s[start:i] is still to be copied as it is
 	for i := 0; ; {
 		// Pass over safe bytes eight at a time while eight are left: a
@@ -78,8 +86,7 @@ func AppendString[T ~string | ~[]byte](b []byte, s T) []byte {
 			}
 		}
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }
 
 // load8 reads s[i:i+8] as a little-endian word (one load, once compiled).

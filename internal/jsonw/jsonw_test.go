@@ -236,3 +236,14 @@ func BenchmarkAppendStringShort(b *testing.B) {
 		}
 	}
 }
+
+// TestAppendStringContentsIsAppendStringUnquoted: the contents are what
+// AppendString writes between its quotes, for strings of every kind.
+func TestAppendStringContentsIsAppendStringUnquoted(t *testing.T) {
+	for _, s := range []string{"", "plain", `"quoted" \ back`, "tab\tnl\nnul\x00", "中文😀", "bad\xff\xfeutf8", "\u2028"} {
+		full := AppendString([]byte("x"), s)
+		if got := AppendStringContents([]byte("x"), s); string(got) != "x"+string(full[2:len(full)-1]) {
+			t.Errorf("AppendStringContents(%q) = %q, AppendString wrote %q", s, got, full)
+		}
+	}
+}
