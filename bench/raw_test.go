@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"net"
@@ -76,25 +75,29 @@ func (s *rawServer) accept(tb testing.TB) {
 }
 
 // serve answers the requests of one connection until the client closes it.
+// A request's head comes in one read or a few; it is complete at its
+// empty line (a GET has no body).
 func (s *rawServer) serve(c net.Conn) error {
 	defer c.Close()
-	r := bufio.NewReader(c)
+	buf := make([]byte, 0, 4096)
 	for {
-		line, err := r.ReadSlice('\n')
-		if err != nil {
-			return nil // the client (or the cleanup) closed the connection
-		}
-		if !bytes.HasPrefix(line, []byte("GET ")) || !bytes.HasSuffix(line, []byte(" HTTP/1.1\r\n")) {
-			return errors.New("not an HTTP/1.1 GET: " + strconv.Quote(string(line)))
-		}
-		for { // the header fields, up to the empty line; a GET has no body
-			line, err = r.ReadSlice('\n')
+		buf = buf[:0]
+		for !bytes.HasSuffix(buf, []byte("\r\n\r\n")) {
+			if len(buf) == cap(buf) {
+				return errors.New("request head over 4 KiB")
+			}
+			n, err := c.Read(buf[len(buf):cap(buf)])
 			if err != nil {
-				return errors.New("request head cut short")
+				if len(buf) > 0 {
+					return errors.New("request head cut short")
+				}
+				return nil // the client (or the cleanup) closed the connection
 			}
-			if len(line) == 2 && line[0] == '\r' {
-				break
-			}
+			buf = buf[:len(buf)+n]
+		}
+		line, _, _ := bytes.Cut(buf, []byte("\r\n"))
+		if !bytes.HasPrefix(line, []byte("GET ")) || !bytes.HasSuffix(line, []byte(" HTTP/1.1")) {
+			return errors.New("not an HTTP/1.1 GET: " + strconv.Quote(string(line)))
 		}
 		s.up.requests.Add(1)
 		s.up.protoMajor.Store(1)
