@@ -22,7 +22,7 @@ func FuzzNormalize(f *testing.F) {
 			return
 		}
 		q := contractquery.Query{OpenID: "o", PlanID: "p", ContractStatus: "ALL", Offset: offset, Limit: limit}
-		p, err := normalize(body, q, "/users/o/contracts")
+		p, err := normalize(body, q, "/users/o/contracts", nil)
 		if err != nil {
 			return
 		}

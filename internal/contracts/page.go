@@ -85,6 +85,8 @@ type Page struct {
 	HasMore    bool
 	NextOffset *int
 	Links      Links
+
+	lists *contractLists // where Release hands Data back
 }
 
 // Links point at this API, never at WeChat Pay.
@@ -106,7 +108,7 @@ type upstreamPage struct {
 // outcome: the same syntax check of the whole body, keys matched the same
 // way, the later of two equal keys winning, null as absent, and a value of
 // the wrong type an error.
-func decodePage(body []byte) (upstreamPage, error) {
+func decodePage(body []byte, lists *contractLists) (upstreamPage, error) {
 	var up upstreamPage
 	r := jsonr.NewReader(body)
 	var kindErr error
@@ -117,7 +119,7 @@ func decodePage(body []byte) (upstreamPage, error) {
 		for key := range r.Members() {
 			switch jsonr.Match(key, "data", "total_count") {
 			case 0:
-				data, err := readContracts(r)
+				data, err := readContracts(r, lists)
 				up.Data = data
 				kindErr = cmp.Or(kindErr, err)
 			case 1:
@@ -141,28 +143,41 @@ func decodePage(body []byte) (upstreamPage, error) {
 
 // contractLists recycles the lists contracts are read into: a list lives
 // only until its page is written (Page.Release), and a fresh one per
-// invocation was a tenth of the garbage of a warm invocation.
-var contractLists = sync.Pool{New: func() any {
-	list := make([]Contract, 0, 20) // WeChat Pay's default page
-	return &list
-}}
+// invocation was a tenth of the garbage of a warm invocation. The zero
+// value is ready; a nil *contractLists recycles nothing. A Service keeps
+// one, so that nothing of it outlives the Service.
+type contractLists struct{ pool sync.Pool }
 
-// Release hands the page's list of contracts back for reuse, once the page
-// is written: the page must not be used after it. Its values, which alias
-// the answer body, are cleared first, so that a kept list holds no body.
-func (p *Page) Release() {
-	if cap(p.Data) == 0 {
+func (l *contractLists) get() []Contract {
+	if l != nil {
+		if list, ok := l.pool.Get().(*[]Contract); ok {
+			return (*list)[:0]
+		}
+	}
+	return make([]Contract, 0, 20) // WeChat Pay's default page
+}
+
+// put keeps list for reuse. Its values, which alias an answer body, are
+// cleared first, so that a kept list holds no body.
+func (l *contractLists) put(list []Contract) {
+	if l == nil || cap(list) == 0 {
 		return
 	}
-	clear(p.Data)
-	list := p.Data[:0]
+	clear(list)
+	list = list[:0]
+	l.pool.Put(&list)
+}
+
+// Release hands the page's list of contracts back for reuse, once the page
+// is written: the page must not be used after it.
+func (p *Page) Release() {
+	p.lists.put(p.Data)
 	p.Data = nil
-	contractLists.Put(&list)
 }
 
 // readContracts reads data: null, or an array of contracts (each an object
 // or null). A value of the wrong type is skipped and reported.
-func readContracts(r *jsonr.Reader) ([]Contract, error) {
+func readContracts(r *jsonr.Reader, lists *contractLists) ([]Contract, error) {
 	switch r.Peek() {
 	case jsonr.Null:
 		r.Skip()
@@ -172,7 +187,7 @@ func readContracts(r *jsonr.Reader) ([]Contract, error) {
 		r.Skip()
 		return nil, errDataKind
 	}
-	data := (*contractLists.Get().(*[]Contract))[:0]
+	data := lists.get()
 	var kindErr error
 	for range r.Elements() {
 		data = append(data, Contract{})
@@ -228,13 +243,14 @@ func readCount(r *jsonr.Reader) (*int, error) {
 
 // normalize turns WeChat Pay's verified answer into the contract's page.
 // offset and limit are the ones used; basePath is the path links are built
-// on. The page refers to body, which must not change until it is written.
-func normalize(body []byte, q contractquery.Query, basePath string) (*Page, error) {
-	up, err := decodePage(body)
+// on; the list of contracts comes from lists (nil: a new one). The page
+// refers to body, which must not change until it is written.
+func normalize(body []byte, q contractquery.Query, basePath string, lists *contractLists) (*Page, error) {
+	up, err := decodePage(body, lists)
 	if err != nil {
 		return nil, fmt.Errorf("decode contract list: %w", err)
 	}
-	p := &Page{Data: up.Data, Offset: q.Offset, Limit: q.Limit}
+	p := &Page{Data: up.Data, Offset: q.Offset, Limit: q.Limit, lists: lists}
 	if p.Data == nil {
 		p.Data = []Contract{}
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/campuspay/contracts/internal/contractquery"
 	"github.com/campuspay/contracts/internal/jsonr"
 )
 
@@ -77,7 +78,7 @@ func checkDecodeAgainstEncodingJSON(t testing.TB, body []byte) {
 	if dataKeys(body) > 1 {
 		return
 	}
-	got, err := decodePage(body)
+	got, err := decodePage(body, nil)
 	want, ok := referenceDecode(body)
 	if ok != (err == nil) {
 		t.Fatalf("encoding/json accepts: %v; decodePage: %v; body %q", ok, err, body)
@@ -131,4 +132,37 @@ func FuzzDecodePage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		checkDecodeAgainstEncodingJSON(t, body)
 	})
+}
+
+// TestRecycledListsCarryNothingOver: a list handed back by Release comes
+// back empty, with no value of the page it served.
+func TestRecycledListsCarryNothingOver(t *testing.T) {
+	var lists contractLists
+	q := contractquery.Query{OpenID: "o", PlanID: "p", ContractStatus: "ALL", Limit: 20}
+	first, err := normalize([]byte(upstreamTwo), q, "/users/o/contracts", &lists)
+	if err != nil || len(first.Data) == 0 || first.Data[0].ContractID == nil {
+		t.Fatalf("first page: %+v, %v", first, err)
+	}
+	kept := first.Data[:1:1]
+	first.Release()
+	if kept[0].ContractID != nil {
+		t.Errorf("a released list still holds %q", kept[0].ContractID)
+	}
+	for range 3 { // the pool may or may not hand the same list back
+		next, err := normalize([]byte(`{"data":[{},{"mchid":"m"}]}`), q, "/users/o/contracts", &lists)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(next.Data) != 2 || string(next.Data[1].MchID) != `"m"` {
+			t.Fatalf("recycled page: %+v", next.Data)
+		}
+		for i, c := range next.Data {
+			for _, k := range contractKeys {
+				if v := *c.field([]byte(k)); v != nil && (i == 0 || k != "mchid") {
+					t.Fatalf("contract %d of a recycled list has %s %q", i, k, v)
+				}
+			}
+		}
+		next.Release()
+	}
 }

@@ -52,7 +52,8 @@ type Service struct {
 	ConfigErr      error
 	DeadlineMargin time.Duration
 
-	warm atomic.Bool // set by the first invocation of the sandbox
+	warm  atomic.Bool   // set by the first invocation of the sandbox
+	lists contractLists // the pages' contract lists, recycled
 }
 
 // outcome is what one invocation did, for its summary log line.
@@ -177,7 +178,7 @@ func (s *Service) list(ctx context.Context, q contractquery.Query, basePath stri
 		}
 		return nil, "", f
 	}
-	page, err := normalize(resp.Body, q, basePath)
+	page, err := normalize(resp.Body, q, basePath, &s.lists)
 	if err != nil {
 		return nil, "", &Failure{Code: CodeUpstreamUnavail, Status: http.StatusServiceUnavailable,
 			Message: "WeChat Pay's answer could not be read", Cause: err}
