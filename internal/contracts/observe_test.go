@@ -117,3 +117,17 @@ func TestWarningsAndDebugLines(t *testing.T) {
 		t.Errorf("no debug line at debug:\n%s", out)
 	}
 }
+
+func TestHostOf(t *testing.T) {
+	for origin, want := range map[string]string{
+		"https://api.mch.weixin.qq.com":   "api.mch.weixin.qq.com",
+		"https://api2.mch.weixin.qq.com/": "api2.mch.weixin.qq.com",
+		"http://127.0.0.1:8081":           "127.0.0.1:8081",
+		"http://[::1]:8081/":              "[::1]:8081",
+		"":                                "",
+	} {
+		if got := hostOf(origin); got != want {
+			t.Errorf("hostOf(%q) = %q, want %q", origin, got, want)
+		}
+	}
+}

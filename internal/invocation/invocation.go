@@ -105,9 +105,9 @@ type rawEvent struct {
 	// REST API (1.0)
 	HTTPMethod      string
 	Path            string
-	Query           map[string]string
-	MultiValueQuery map[string][]string
-	PathParameters  map[string]string
+	Query           paramMap // queryStringParameters
+	MultiValueQuery paramMap // multiValueQueryStringParameters
+	PathParameters  paramMap
 	// HTTP API and Function URL (2.0)
 	Version        string
 	RawPath        string
@@ -119,6 +119,49 @@ type rawEvent struct {
 		}
 	}
 }
+
+// paramMap is one of an event's maps of parameters (queryStringParameters,
+// multiValueQueryStringParameters, pathParameters) reduced to the
+// parameters the function reads, with the outcome that encoding/json's
+// decoding into a Go map has for them: null makes the map absent, a second
+// object for the same key adds to the first, the later of two equal keys
+// wins. Other keys' values are checked for their type, not kept.
+type paramMap struct {
+	present bool
+	set     [len(mapParams)]bool
+	one     [len(mapParams)]string   // a single-valued map's values
+	many    [len(mapParams)][]string // a multi-valued map's values
+}
+
+// mapParams are the parameters read from an event's maps.
+var mapParams = [...]string{ParamOpenID, ParamPlanID, ParamContractStatus, ParamOffset, ParamLimit}
+
+// mapParam returns the index in mapParams of the parameter key names
+// (exactly: map keys are not matched ignoring case), or -1.
+func mapParam(key []byte) int {
+	switch string(key) {
+	case ParamOpenID:
+		return 0
+	case ParamPlanID:
+		return 1
+	case ParamContractStatus:
+		return 2
+	case ParamOffset:
+		return 3
+	case ParamLimit:
+		return 4
+	}
+	return -1
+}
+
+// value returns a single-valued map's value for the parameter name.
+func (m *paramMap) value(name string) (string, bool) {
+	i := mapParam([]byte(name))
+	return m.one[i], m.set[i]
+}
+
+// values returns a multi-valued map's values for the parameter name.
+func (m *paramMap) values(name string) []string { return m.many[mapParam([]byte(name))] }
 
 // eventKeys are the keys of rawEvent's fields, in AWS's spelling.
 var eventKeys = [...]string{
@@ -207,51 +250,73 @@ func (e *eventReader) str(dst *string) {
 	}
 }
 
-func (e *eventReader) stringMap(dst *map[string]string) {
-	if e.r.Peek() == jsonr.Null {
+// skipString checks that the next value is a string or null, as it must
+// be for encoding/json to read it into a string, and skips it.
+func (e *eventReader) skipString() {
+	switch e.r.Peek() {
+	case jsonr.String, jsonr.Null:
 		e.r.Skip()
-		*dst = nil
-		return
-	}
-	if !e.object() {
-		return
-	}
-	if *dst == nil {
-		*dst = map[string]string{}
-	}
-	for key := range e.r.Members() {
-		name := string(key)
-		var v string
-		e.str(&v)
-		(*dst)[name] = v
+	default:
+		e.mistyped = true
 	}
 }
 
-func (e *eventReader) listMap(dst *map[string][]string) {
+func (e *eventReader) stringMap(m *paramMap) {
 	if e.r.Peek() == jsonr.Null {
 		e.r.Skip()
-		*dst = nil
+		*m = paramMap{}
 		return
 	}
 	if !e.object() {
 		return
 	}
-	if *dst == nil {
-		*dst = map[string][]string{}
-	}
+	m.present = true
 	for key := range e.r.Members() {
-		name := string(key)
+		i := mapParam(key)
+		if i < 0 {
+			e.skipString()
+			continue
+		}
+		var v string
+		e.str(&v)
+		m.set[i], m.one[i] = true, v
+	}
+}
+
+func (e *eventReader) listMap(m *paramMap) {
+	if e.r.Peek() == jsonr.Null {
+		e.r.Skip()
+		*m = paramMap{}
+		return
+	}
+	if !e.object() {
+		return
+	}
+	m.present = true
+	for key := range e.r.Members() {
+		i := mapParam(key)
 		switch e.r.Peek() {
 		case jsonr.Null:
-			(*dst)[name] = nil
+			if i >= 0 {
+				m.set[i], m.many[i] = true, nil
+			}
 		case jsonr.Array:
-			list := []string{}
+			var list []string
+			if i >= 0 {
+				list = []string{}
+			}
 			for range e.r.Elements() {
+				if i < 0 {
+					e.skipString()
+					continue
+				}
 				var v string
 				e.str(&v)
 				list = append(list, v)
 			}
-			(*dst)[name] = list
+			if i >= 0 {
+				m.set[i], m.many[i] = true, list
+			}
 		default:
 			e.mistyped = true
 		}
@@ -312,17 +377,17 @@ func Parse(payload []byte) (Request, error) {
 
 func parseREST(ev *rawEvent) Request {
 	req := Request{Shape: ShapeREST, Method: strings.ToUpper(ev.HTTPMethod), Path: ev.Path, Params: Params{}}
-	req.RouteFound = routeOpenID(req.Params, ev.PathParameters, ev.Path)
+	req.RouteFound = routeOpenID(req.Params, &ev.PathParameters, ev.Path)
 	// API Gateway puts every value of a repeated parameter only in the
 	// multi-value map; the single-value map keeps the last one alone.
-	if ev.MultiValueQuery != nil {
+	if ev.MultiValueQuery.present {
 		for _, name := range queryParams {
-			for _, v := range ev.MultiValueQuery[name] {
+			for _, v := range ev.MultiValueQuery.values(name) {
 				req.Params.Add(name, Value{Text: v})
 			}
 		}
 	} else {
-		addSingleValued(req.Params, ev.Query)
+		addSingleValued(req.Params, &ev.Query)
 	}
 	return req
 }
@@ -333,7 +398,7 @@ func parseV2(ev *rawEvent) Request {
 		shape = ShapeURL
 	}
 	req := Request{Shape: shape, Method: strings.ToUpper(ev.RequestContext.HTTP.Method), Path: ev.RawPath, Params: Params{}}
-	req.RouteFound = routeOpenID(req.Params, ev.PathParameters, ev.RawPath)
+	req.RouteFound = routeOpenID(req.Params, &ev.PathParameters, ev.RawPath)
 	// queryStringParameters comma-joins repeats; only rawQueryString tells
 	// "a=1&a=2" from "a=1,2", so it is read first.
 	if ev.RawQueryString != "" {
@@ -349,15 +414,15 @@ func parseV2(ev *rawEvent) Request {
 			}
 		}
 	} else {
-		addSingleValued(req.Params, ev.Query)
+		addSingleValued(req.Params, &ev.Query)
 	}
 	return req
 }
 
 // addSingleValued reads the query parameters from a map of one value each.
-func addSingleValued(p Params, query map[string]string) {
+func addSingleValued(p Params, query *paramMap) {
 	for _, name := range queryParams {
-		if v, ok := query[name]; ok {
+		if v, ok := query.value(name); ok {
 			p.Add(name, Value{Text: v})
 		}
 	}
@@ -384,8 +449,8 @@ func markBadEscapes(p Params, raw string) {
 // a route, else the segment of a path ending in /users/{openid}/contracts
 // (any prefix allowed, such as a stage name). It reports whether the route
 // was found.
-func routeOpenID(p Params, pathParams map[string]string, path string) bool {
-	if v, ok := pathParams[ParamOpenID]; ok {
+func routeOpenID(p Params, pathParams *paramMap, path string) bool {
+	if v, ok := pathParams.value(ParamOpenID); ok {
 		p.Add(ParamOpenID, Value{Text: v})
 		return true
 	}
