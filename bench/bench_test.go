@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"testing"
@@ -17,7 +16,6 @@ import (
 	"github.com/campuspay/contracts/internal/contracts"
 	"github.com/campuspay/contracts/internal/devkeys"
 	"github.com/campuspay/contracts/internal/invocation"
-	"github.com/campuspay/contracts/internal/logging"
 	"github.com/campuspay/contracts/internal/merchant"
 	"github.com/campuspay/contracts/internal/wechatpay"
 	"github.com/campuspay/contracts/internal/wechatpaysim"
@@ -323,8 +321,7 @@ func noUpstreamService(b *testing.B) *contracts.Service {
 	cache, _ := warmCache(b)
 	resp := &wechatpay.Response{Status: http.StatusOK, Body: upstreamBody(b), RequestID: upstreamRequestID[0],
 		Header: http.Header{"Content-Type": contentTypeJSON, "Request-Id": upstreamRequestID}}
-	return &contracts.Service{Merchants: cache, WeChatPay: bodyUpstream{resp}, Log: logging.New(io.Discard, slog.LevelInfo),
-		Metrics: newMetrics()}
+	return &contracts.Service{Merchants: cache, WeChatPay: bodyUpstream{resp}, Log: newLogger(b), Metrics: newMetrics(b)}
 }
 
 // BenchmarkNormalize measures the normalization of WeChat Pay's answer.

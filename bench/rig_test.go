@@ -302,7 +302,7 @@ func warmCache(tb testing.TB) (*secrets.Cache[*merchant.Merchant], *fakeSecretsM
 // (real signer and verifier, from the parsed secret) over hc to baseURL,
 // with failover off and main's default attempt timeout, a warm secret
 // cache, and main's JSON logger at info level and EMF emitter, both
-// writing to io.Discard, so that their lines are still built and encoded.
+// writing to stdout (see stdoutPipe).
 func newService(tb testing.TB, baseURL string, hc *http.Client) (*contracts.Service, *fakeSecretsManager) {
 	tb.Helper()
 	cache, sm := warmCache(tb)
@@ -314,14 +314,42 @@ func newService(tb testing.TB, baseURL string, hc *http.Client) (*contracts.Serv
 			UserAgent:      userAgent,
 			AttemptTimeout: config.DefaultUpstreamTimeout,
 		},
-		Log:     logging.New(io.Discard, slog.LevelInfo),
-		Metrics: newMetrics(),
+		Log:     newLogger(tb),
+		Metrics: newMetrics(tb),
 	}, sm
 }
 
-// newMetrics is the EMF emitter main builds, writing to io.Discard.
-func newMetrics() *metrics.Emitter {
-	return &metrics.Emitter{W: io.Discard, Namespace: config.DefaultMetricsNamespace, FunctionName: "contracts"}
+// stdout stands for the function's standard output: in Lambda a pipe the
+// runtime reads the log lines from, so the benchmarks write their lines to
+// a pipe too (each line one write(2), as in production) that a goroutine
+// drains.
+var (
+	stdoutOnce sync.Once
+	stdout     *os.File
+	stdoutErr  error
+)
+
+func stdoutPipe(tb testing.TB) *os.File {
+	tb.Helper()
+	stdoutOnce.Do(func() {
+		var r *os.File
+		r, stdout, stdoutErr = os.Pipe()
+		if stdoutErr == nil {
+			go func() { _, _ = io.Copy(io.Discard, r) }()
+		}
+	})
+	if stdoutErr != nil {
+		tb.Fatal(stdoutErr)
+	}
+	return stdout
+}
+
+// newLogger is main's JSON logger at info level, writing to stdout.
+func newLogger(tb testing.TB) *slog.Logger { return logging.New(stdoutPipe(tb), slog.LevelInfo) }
+
+// newMetrics is the EMF emitter main builds, writing to stdout.
+func newMetrics(tb testing.TB) *metrics.Emitter {
+	return &metrics.Emitter{W: stdoutPipe(tb), Namespace: config.DefaultMetricsNamespace, FunctionName: "contracts"}
 }
 
 // invocationContext is the context aws-lambda-go hands a handler: the
