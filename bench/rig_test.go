@@ -330,8 +330,9 @@ var (
 	stdoutErr  error
 )
 
-// stdoutDrainEvery is how often the pipe is read: a warm invocation writes
-// under 1 KiB of lines a millisecond, far from filling the pipe meanwhile.
+// stdoutDrainEvery is how often the pipe is read: the fastest benchmark
+// writes about 50 KiB of lines a millisecond, so the pipe (1 MiB, growPipe)
+// does not fill up meanwhile.
 const stdoutDrainEvery = 10 * time.Millisecond
 
 func stdoutPipe(tb testing.TB) *os.File {
@@ -340,8 +341,9 @@ func stdoutPipe(tb testing.TB) *os.File {
 		var r *os.File
 		r, stdout, stdoutErr = os.Pipe()
 		if stdoutErr == nil {
+			growPipe(stdout)
 			go func() {
-				buf := make([]byte, 64<<10) // a pipe's default capacity
+				buf := make([]byte, 1<<20)
 				for {
 					time.Sleep(stdoutDrainEvery)
 					if _, err := r.Read(buf); err != nil {
