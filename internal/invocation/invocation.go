@@ -261,16 +261,25 @@ func (e *eventReader) skipString() {
 	}
 }
 
-func (e *eventReader) stringMap(m *paramMap) {
+// openMap starts reading a parameter map into m: null makes it absent;
+// it reports whether an object follows, to be read into m.
+func (e *eventReader) openMap(m *paramMap) bool {
 	if e.r.Peek() == jsonr.Null {
 		e.r.Skip()
 		*m = paramMap{}
-		return
+		return false
 	}
 	if !e.object() {
-		return
+		return false
 	}
 	m.present = true
+	return true
+}
+
+func (e *eventReader) stringMap(m *paramMap) {
+	if !e.openMap(m) {
+		return
+	}
 	for key := range e.r.Members() {
 		i := mapParam(key)
 		if i < 0 {
@@ -284,15 +293,9 @@ func (e *eventReader) stringMap(m *paramMap) {
 }
 
 func (e *eventReader) listMap(m *paramMap) {
-	if e.r.Peek() == jsonr.Null {
-		e.r.Skip()
-		*m = paramMap{}
+	if !e.openMap(m) {
 		return
 	}
-	if !e.object() {
-		return
-	}
-	m.present = true
 	for key := range e.r.Members() {
 		i := mapParam(key)
 		switch e.r.Peek() {
@@ -301,22 +304,19 @@ func (e *eventReader) listMap(m *paramMap) {
 				m.set[i], m.many[i] = true, nil
 			}
 		case jsonr.Array:
-			var list []string
-			if i >= 0 {
-				list = []string{}
-			}
-			for range e.r.Elements() {
-				if i < 0 {
+			if i < 0 {
+				for range e.r.Elements() {
 					e.skipString()
-					continue
 				}
+				continue
+			}
+			list := []string{}
+			for range e.r.Elements() {
 				var v string
 				e.str(&v)
 				list = append(list, v)
 			}
-			if i >= 0 {
-				m.set[i], m.many[i] = true, list
-			}
+			m.set[i], m.many[i] = true, list
 		default:
 			e.mistyped = true
 		}

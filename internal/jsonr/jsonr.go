@@ -442,16 +442,10 @@ func unquote(b, s []byte) []byte {
 // Reader inside the object: only a complete walk can Finish.
 func (r *Reader) Members() iter.Seq[[]byte] {
 	return func(yield func([]byte) bool) {
-		if !r.expect(Object) || !r.enter() {
+		if !r.open(Object, '}') {
 			return
 		}
 		defer r.leave()
-		r.pos++ // '{'
-		r.skipSpace()
-		if r.pos < len(r.data) && r.data[r.pos] == '}' {
-			r.pos++
-			return
-		}
 		for {
 			if r.Peek() != String {
 				r.fail(r.pos, "want an object key")
@@ -475,31 +469,9 @@ func (r *Reader) Members() iter.Seq[[]byte] {
 			r.pos++
 			r.skipSpace()
 			valueAt := r.pos
-			if !yield(key) {
+			if !yield(key) || !r.next(valueAt, '}', "an object") {
 				return
 			}
-			if r.err != nil {
-				return
-			}
-			if r.pos == valueAt { // the body left the value
-				r.value()
-				if r.err != nil {
-					return
-				}
-			}
-			r.skipSpace()
-			if r.pos < len(r.data) {
-				switch r.data[r.pos] {
-				case ',':
-					r.pos++
-					continue
-				case '}':
-					r.pos++
-					return
-				}
-			}
-			r.fail(r.pos, "want ',' or '}' in an object")
-			return
 		}
 	}
 }
@@ -509,49 +481,66 @@ func (r *Reader) Members() iter.Seq[[]byte] {
 // Members, only a complete walk can Finish.
 func (r *Reader) Elements() iter.Seq[int] {
 	return func(yield func(int) bool) {
-		if !r.expect(Array) || !r.enter() {
+		if !r.open(Array, ']') {
 			return
 		}
 		defer r.leave()
-		r.pos++ // '['
-		r.skipSpace()
-		if r.pos < len(r.data) && r.data[r.pos] == ']' {
-			r.pos++
-			return
-		}
 		for i := 0; ; i++ {
 			if r.Peek() == Invalid {
 				r.expect(Null) // records "want a value"
 				return
 			}
 			valueAt := r.pos
-			if !yield(i) {
+			if !yield(i) || !r.next(valueAt, ']', "an array") {
 				return
 			}
-			if r.err != nil {
-				return
-			}
-			if r.pos == valueAt {
-				r.value()
-				if r.err != nil {
-					return
-				}
-			}
-			r.skipSpace()
-			if r.pos < len(r.data) {
-				switch r.data[r.pos] {
-				case ',':
-					r.pos++
-					continue
-				case ']':
-					r.pos++
-					return
-				}
-			}
-			r.fail(r.pos, "want ',' or ']' in an array")
-			return
 		}
 	}
+}
+
+// open enters the object or array (kind) at r.pos, reporting whether it has
+// members to read: false after an error, or for an empty one (then already
+// read past its closer and left again).
+func (r *Reader) open(kind Kind, closer byte) bool {
+	if !r.expect(kind) || !r.enter() {
+		return false
+	}
+	r.pos++ // '{' or '['
+	r.skipSpace()
+	if r.pos < len(r.data) && r.data[r.pos] == closer {
+		r.pos++
+		r.leave()
+		return false
+	}
+	return true
+}
+
+// next finishes a member or element whose value starts at valueAt: it
+// skips the value if the loop's body left it, then reads the comma that
+// announces another (true) or the closer that ends them (false).
+func (r *Reader) next(valueAt int, closer byte, in string) bool {
+	if r.err != nil {
+		return false
+	}
+	if r.pos == valueAt { // the body left the value
+		r.value()
+		if r.err != nil {
+			return false
+		}
+	}
+	r.skipSpace()
+	if r.pos < len(r.data) {
+		switch r.data[r.pos] {
+		case ',':
+			r.pos++
+			return true
+		case closer:
+			r.pos++
+			return false
+		}
+	}
+	r.fail(r.pos, "want ',' or '%c' in %s", closer, in)
+	return false
 }
 
 func (r *Reader) enter() bool {
