@@ -82,6 +82,14 @@ func (c *conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Buffer sizes of a connection. A request is one small head. The read
+// buffer holds a whole TLS record (16 KiB), and so a whole answer of
+// WeChat Pay's usual size, head and body, in one read rather than two.
+const (
+	writeBufferSize = 4 << 10
+	readBufferSize  = 16 << 10
+)
+
 // maxHeadBytes bounds an answer's status line and headers (net/http's
 // Transport allows 10 MB; WeChat Pay's are under 1 KB).
 const maxHeadBytes = 1 << 20
@@ -319,8 +327,8 @@ func (t *Transport) dial(ctx context.Context, u *url.URL, key string) (*conn, er
 		}
 		nc = tc
 	}
-	c := &conn{key: key, nc: nc, bw: bufio.NewWriterSize(nc, 4096)}
-	c.br = bufio.NewReaderSize(c, 4096)
+	c := &conn{key: key, nc: nc, bw: bufio.NewWriterSize(nc, writeBufferSize)}
+	c.br = bufio.NewReaderSize(c, readBufferSize)
 	return c, nil
 }
 
