@@ -187,8 +187,8 @@ func (s *Service) list(ctx context.Context, q contractquery.Query, basePath stri
 }
 
 func isAuthRefusal(err error) bool {
-	var apiErr *wechatpay.APIError
-	return errors.As(err, &apiErr) && (apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden)
+	apiErr, ok := errors.AsType[*wechatpay.APIError](err)
+	return ok && (apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden)
 }
 
 // upstreamPath is the WeChat Pay request target, parameters in the order of

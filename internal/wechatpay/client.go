@@ -106,7 +106,7 @@ func (c *Client) GetWith(ctx context.Context, cred *Credentials, v Verifier, pat
 		resp, err := c.once(ctx, cred, v, base, pathAndQuery)
 		tr.Attempts, tr.BaseURL, tr.Upstream = attempt, base, tr.Upstream+time.Since(start)
 		tr.Status, tr.RequestID = statusOf(resp, err)
-		if apiErr := (*APIError)(nil); errors.As(err, &apiErr) {
+		if apiErr, ok := errors.AsType[*APIError](err); ok {
 			answered = apiErr
 		}
 		retry, failover := retryable(err)
@@ -130,17 +130,16 @@ func (c *Client) GetWith(ctx context.Context, cred *Credentials, v Verifier, pat
 }
 
 func statusOf(resp *Response, err error) (int, string) {
-	var apiErr *APIError
-	var sigErr *SignatureError
-	var ansErr *AnswerError
-	switch {
-	case resp != nil:
+	if resp != nil {
 		return resp.Status, resp.RequestID
-	case errors.As(err, &apiErr):
+	}
+	if apiErr, ok := errors.AsType[*APIError](err); ok {
 		return apiErr.Status, apiErr.RequestID
-	case errors.As(err, &sigErr):
+	}
+	if sigErr, ok := errors.AsType[*SignatureError](err); ok {
 		return sigErr.Status, sigErr.RequestID
-	case errors.As(err, &ansErr):
+	}
+	if ansErr, ok := errors.AsType[*AnswerError](err); ok {
 		return ansErr.Status, ansErr.RequestID
 	}
 	return 0, ""
@@ -149,12 +148,10 @@ func statusOf(resp *Response, err error) (int, string) {
 // retryable says whether err is worth another attempt, and whether that
 // attempt should go to the backup origin.
 func retryable(err error) (retry, failover bool) {
-	var apiErr *APIError
-	var trErr *TransportError
-	switch {
-	case errors.As(err, &trErr):
+	if _, ok := errors.AsType[*TransportError](err); ok {
 		return true, true
-	case errors.As(err, &apiErr):
+	}
+	if apiErr, ok := errors.AsType[*APIError](err); ok {
 		switch {
 		case apiErr.Status >= 500:
 			return true, true
@@ -169,9 +166,9 @@ func retryable(err error) (retry, failover bool) {
 // network error on the last attempt, with the deadline not reached, yields to
 // an earlier answer of WeChat Pay's (a 5xx), which says more.
 func finalError(err error, answered *APIError, deadline bool) error {
-	var trErr *TransportError
+	trErr, ok := errors.AsType[*TransportError](err)
 	switch {
-	case !errors.As(err, &trErr):
+	case !ok:
 		return err
 	case deadline:
 		trErr.DeadlineExceeded = true
