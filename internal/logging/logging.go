@@ -36,26 +36,22 @@ func Level(awsLambdaLogLevel, logLevel string) slog.Level {
 
 // ForLambda returns the function's logger. Deployed with the template's
 // JSON log format, Lambda sets AWS_LAMBDA_LOG_FORMAT=JSON and
-// AWS_LAMBDA_LOG_LEVEL, and aws-lambda-go's own handler
-// (lambdacontext.NewLogHandler) is used as it is. Anywhere else (the
-// emulator, make run, tests) that handler would write text at INFO, so New's
-// JSON handler is used, with the same key names and requestId field and the
-// level from LOG_LEVEL, so local runs read like CloudWatch.
+// AWS_LAMBDA_LOG_LEVEL; anywhere else (the emulator, make run, tests) the
+// level comes from LOG_LEVEL. Either way the lines are those of
+// aws-lambda-go's lambdacontext.NewLogHandler in the JSON format (see
+// Handler), so local runs read like CloudWatch.
 func ForLambda(getenv func(string) string) *slog.Logger {
-	if getenv("AWS_LAMBDA_LOG_FORMAT") == "JSON" && getenv("AWS_LAMBDA_LOG_LEVEL") != "" {
-		return lambdacontext.NewLogger()
-	}
 	return New(os.Stdout, Level(getenv("AWS_LAMBDA_LOG_LEVEL"), getenv(config.EnvLogLevel)))
 }
 
 // New returns a JSON logger writing to w at level, in the form of
 // lambdacontext.NewLogHandler's JSON output.
 func New(w io.Writer, level slog.Level) *slog.Logger {
-	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: lambdacontext.ReplaceAttr})
-	return slog.New(requestIDHandler{h})
+	return slog.New(NewHandler(w, level))
 }
 
-// requestIDHandler adds the Lambda request id of the record's context.
+// requestIDHandler adds the Lambda request id of the record's context, as
+// lambdacontext's handler does: Handler's derived handlers are these.
 type requestIDHandler struct{ slog.Handler }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
