@@ -21,13 +21,14 @@ func (s *Service) logSummary(ctx context.Context, out *outcome, coldStart bool, 
 	} else if out.status >= 400 {
 		level = slog.LevelWarn
 	}
-	attrs := []slog.Attr{
+	// Room for every attribute, so that the slice stays on the stack.
+	attrs := append(make([]slog.Attr, 0, 16),
 		slog.Bool("cold_start", coldStart),
 		slog.String("shape", string(out.shape)),
 		slog.String("outcome", out.code),
 		slog.Int("status", out.status),
 		slog.Float64("duration_ms", ms(total)),
-	}
+	)
 	if out.openid != "" {
 		attrs = append(attrs, slog.String("openid", MaskOpenID(out.openid)))
 	}
