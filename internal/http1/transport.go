@@ -9,7 +9,7 @@
 // that machinery costs about as much as the whole loopback exchange of the
 // benchmarks (README, Performance). Here the caller's goroutine writes the
 // request and reads the answer itself. The wire format is still net/http's:
-// requests are written by http.Request.Write and answers read by
+// requests are written as http.Request.Write writes them (writeHead) and answers read by
 // http.ReadResponse (status line, headers, Content-Length, chunked,
 // Connection: close), so this package only owns the connections.
 package http1
@@ -139,7 +139,8 @@ func (t *Transport) handles(req *http.Request) bool {
 	if req.Method != http.MethodGet && req.Method != http.MethodHead && req.Method != "" {
 		return false
 	}
-	return (req.Body == nil || req.Body == http.NoBody) && req.ContentLength == 0 && !req.Close
+	return (req.Body == nil || req.Body == http.NoBody) && req.ContentLength == 0 && !req.Close &&
+		len(req.TransferEncoding) == 0 && len(req.Trailer) == 0
 }
 
 func (t *Transport) fallback() http.RoundTripper {
@@ -161,7 +162,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 		stop()
 		return nil, contextError(ctx, err)
 	}
-	if err := req.Write(c.bw); err != nil {
+	if err := writeHead(c.bw, req); err != nil {
 		return fail(err)
 	}
 	if err := c.bw.Flush(); err != nil {
