@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"os"
@@ -76,7 +77,7 @@ func logCases() []logCase {
 }
 
 // writeCases writes every case through h, one line each.
-func writeCases(t testing.TB, h slog.Handler) {
+func writeCases(h slog.Handler) error {
 	lctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "c0ffee-\"1\""})
 	for _, c := range logCases() {
 		hh := h
@@ -93,16 +94,20 @@ func writeCases(t testing.TB, h slog.Handler) {
 		r := slog.NewRecord(c.time, c.level, c.msg, 0)
 		r.AddAttrs(c.attrs...)
 		if err := hh.Handle(ctx, r); err != nil {
-			t.Fatalf("%s: %v", c.name, err)
+			return fmt.Errorf("%s: %w", c.name, err)
 		}
 	}
+	return nil
 }
 
 // TestMain lets TestHandlerMatchesLambdacontext run this binary as a child
 // in Lambda's environment, where lambdacontext's handler writes JSON.
 func TestMain(m *testing.M) {
 	if os.Getenv("LOGGING_TEST_CHILD") == "lambdacontext" {
-		writeCases(&testing.T{}, lambdacontext.NewLogHandler())
+		if err := writeCases(lambdacontext.NewLogHandler()); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -125,7 +130,9 @@ func TestHandlerMatchesLambdacontext(t *testing.T) {
 		t.Fatalf("child: %v", err)
 	}
 	var got bytes.Buffer
-	writeCases(t, NewHandler(&got, slog.LevelDebug))
+	if err := writeCases(NewHandler(&got, slog.LevelDebug)); err != nil {
+		t.Fatal(err)
+	}
 	wantLines, gotLines := strings.SplitAfter(string(want), "\n"), strings.SplitAfter(got.String(), "\n")
 	if len(wantLines) != len(logCases())+1 { // the last is empty
 		t.Fatalf("lambdacontext wrote %d lines for %d records:\n%s", len(wantLines)-1, len(logCases()), want)
