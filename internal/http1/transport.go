@@ -205,6 +205,8 @@ func contextError(ctx context.Context, err error) error {
 
 // body is an answer's body. Read to its end, it returns its connection to
 // the idle list; closed before that, or failed, it closes the connection.
+// Like the rest of an exchange it belongs to one goroutine: a Read is
+// ended early by the request's context, not by a Close from elsewhere.
 type body struct {
 	rc    io.ReadCloser
 	t     *Transport
