@@ -21,6 +21,9 @@ func (s *Service) logSummary(ctx context.Context, out *outcome, coldStart bool, 
 	} else if out.status >= 400 {
 		level = slog.LevelWarn
 	}
+	if !s.Log.Enabled(ctx, level) {
+		return
+	}
 	// Room for every attribute, so that the slice stays on the stack.
 	attrs := append(make([]slog.Attr, 0, 16),
 		slog.Bool("cold_start", coldStart),
@@ -51,7 +54,12 @@ func (s *Service) logSummary(ctx context.Context, out *outcome, coldStart bool, 
 	if out.cause != nil {
 		attrs = append(attrs, slog.String("cause", out.cause.Error()))
 	}
-	s.Log.LogAttrs(ctx, level, "invocation", attrs...)
+	// The record goes to the handler itself: Logger.LogAttrs would first
+	// unwind the stack for the caller's program counter, which no handler
+	// of ours writes, on every invocation.
+	r := slog.NewRecord(time.Now(), level, "invocation", 0)
+	r.AddAttrs(attrs...)
+	_ = s.Log.Handler().Handle(ctx, r)
 }
 
 // recordMetrics writes the invocation's EMF line, when metrics are on.
