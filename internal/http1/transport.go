@@ -113,7 +113,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if c == nil {
 			var err error
 			if c, err = t.dial(ctx, req.URL, key); err != nil {
-				return nil, err
+				return nil, contextError(ctx, err)
 			}
 		}
 		resp, err := t.exchange(ctx, c, req)
@@ -178,7 +178,10 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 			continue
 		}
 		c.headLimit = 0
-		b := &body{rc: resp.Body, t: t, c: c, ctx: ctx, stop: stop, reuse: !resp.Close}
+		// A switched connection (101, which no request of ours asks for)
+		// speaks something else from now on.
+		reuse := !resp.Close && resp.StatusCode != http.StatusSwitchingProtocols
+		b := &body{rc: resp.Body, t: t, c: c, ctx: ctx, stop: stop, reuse: reuse}
 		if resp.Body == http.NoBody { // nothing to read: the exchange is over
 			b.finish(b.reuse)
 			return resp, nil

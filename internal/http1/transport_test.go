@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -479,5 +480,49 @@ func TestTLSNeedsATrustedCertificate(t *testing.T) {
 	var certErr *tls.CertificateVerificationError
 	if _, _, err := get(context.Background(), tr, srv.URL+"/"); !errors.As(err, &certErr) {
 		t.Fatalf("error %v, want a certificate verification error", err)
+	}
+}
+
+func TestSwitchedConnectionIsNotReused(t *testing.T) {
+	u, ln := rawServer(t, func(_ int64, c net.Conn) {
+		br := bufio.NewReader(c)
+		if readHead(br) != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n")
+		if readHead(br) == nil {
+			_, _ = io.WriteString(c, okAnswer) // would be read if the connection were reused
+		}
+	})
+	tr := &Transport{Fallback: failingTransport{t}}
+	if status, _, err := get(context.Background(), tr, u+"/"); err != nil || status != http.StatusSwitchingProtocols {
+		t.Fatalf("%d %v, want 101", status, err)
+	}
+	if _, _, err := get(context.Background(), tr, u+"/"); err != nil {
+		t.Fatal(err)
+	}
+	if got := ln.accepted.Load(); got != 2 {
+		t.Errorf("%d connections, want 2: a switched connection is not HTTP any more", got)
+	}
+}
+
+func TestContextError(t *testing.T) {
+	boom := errors.New("boom")
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	timeout := &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want error
+	}{
+		{"the context ended it", ended, boom, context.Canceled},
+		{"the connection's deadline, the context's own, came first", context.Background(), timeout, context.DeadlineExceeded},
+		{"anything else", context.Background(), boom, boom},
+	} {
+		if got := contextError(tc.ctx, tc.err); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
