@@ -106,13 +106,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return t.fallback().RoundTrip(req)
 		}
 	}
-	key := req.URL.Scheme + "://" + hostPort(req.URL)
+	addr := hostPort(req.URL)
+	key := req.URL.Scheme + "://" + addr
 	ctx := req.Context()
 	for {
 		c, reused := t.take(key)
 		if c == nil {
 			var err error
-			if c, err = t.dial(ctx, req.URL, key); err != nil {
+			if c, err = t.dial(ctx, req.URL, addr, key); err != nil {
 				return nil, contextError(ctx, err)
 			}
 		}
@@ -307,10 +308,10 @@ func (t *Transport) CloseIdleConnections() {
 	}
 }
 
-// dial opens a connection to u's host, with TLS for https.
-func (t *Transport) dial(ctx context.Context, u *url.URL, key string) (*conn, error) {
+// dial opens a connection to addr (u's host and port), with TLS for https.
+func (t *Transport) dial(ctx context.Context, u *url.URL, addr, key string) (*conn, error) {
 	d := net.Dialer{Timeout: cmp.Or(t.DialTimeout, DefaultDialTimeout), KeepAlive: 30 * time.Second}
-	nc, err := d.DialContext(ctx, "tcp", hostPort(u))
+	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
